@@ -1,0 +1,29 @@
+# topolearn: the topology of learning, from training sweeps to Mapper learning graphs and figures.
+# Thin on purpose: the config is validated (workflow/schemas/config.schema.yaml) in common.smk,
+# the stages live in workflow/rules/*.smk and their logic in the topolearn package (workflow/).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# A --configfile on the command line replaces the default config instead of being merged into it,
+# so config/paper.yaml never inherits the digits sweep's axes.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/sweep.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/mapper.smk"
+include: "workflow/rules/branching.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

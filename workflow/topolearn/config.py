@@ -1,0 +1,342 @@
+"""Config validation, sweep expansion, point normalization and stable run ids.
+
+Everything here runs before any job: a bad config raises ConfigError with one message that names
+the field, the bad value and what is allowed.
+"""
+
+import copy
+import hashlib
+import itertools
+import json
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .datasets import DATASETS
+from .schedule import updates_per_epoch
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+# Built-in point defaults: the paper's recipe scaled to the embedded digits data.
+POINT_DEFAULTS = {
+    "dataset": "digits",
+    "train_size": None,
+    "init": "normal",
+    "init_std": 1e-6,
+    "init_noise": 0.0,
+    "lr": 0.05,
+    "batch_size": 100,
+    "depth": 2,
+    "width": 100,
+    "activation": "sigmoid",
+    "bias": False,
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "epochs": 70,
+    "seed": 42,
+    "snapshots": 201,
+    "snapshot_spacing": "linear",
+    "probe_size": None,  # None: min(1000, test set size)
+    "eval_size": None,
+}
+
+MAPPER_DEFAULTS = {
+    "pca": 20,
+    "lens": "l2norm_pca",
+    "intervals": 20,
+    "overlap": 0.4975,
+    "eps": "auto",
+    "eps_percentile": 50.0,
+    "min_samples": 2,
+}
+
+FLOAT_FIELDS = {"init_std", "init_noise", "lr", "momentum", "weight_decay", "overlap", "eps", "eps_percentile"}
+INT_FIELDS = {"train_size", "batch_size", "depth", "width", "epochs", "seed", "snapshots", "probe_size",
+              "eval_size", "pca", "intervals", "min_samples"}
+
+
+class ConfigError(ValueError):
+    """A config problem, phrased for the user (field, bad value, what is allowed)."""
+
+
+def load_schema() -> dict:
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+# ---------------------------------------------------------------- coercion and defaults
+
+
+def _coerce(field: str, value):
+    """YAML reads `1e-2` as a string and `100.0` as a float: bring both to the field's type."""
+    if field in FLOAT_FIELDS and isinstance(value, str) and value != "auto":
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    if field in FLOAT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if field in INT_FIELDS and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _coerce_mapping(d):
+    if not isinstance(d, dict):
+        return d
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, list):
+            out[k] = [_coerce(k, x) for x in v]
+        elif isinstance(v, dict):
+            out[k] = _coerce_mapping(v)
+        else:
+            out[k] = _coerce(k, v)
+    return out
+
+
+def _fill_defaults(schema: dict, instance: dict) -> dict:
+    for key, sub in schema.get("properties", {}).items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(key), dict) and "properties" in sub:
+            _fill_defaults(sub, instance[key])
+    return instance
+
+
+# ---------------------------------------------------------------- error messages
+
+
+def _path(parts) -> str:
+    s = ""
+    for p in parts:
+        s += f"[{p}]" if isinstance(p, int) else (f".{p}" if s else str(p))
+    return s or "(top level)"
+
+
+def _allowed(err: jsonschema.ValidationError) -> str:
+    v, s = err.validator, err.schema
+    if v == "enum":
+        return "allowed: " + ", ".join(map(str, err.validator_value))
+    if v == "const":
+        return f"allowed: {err.validator_value!r}"
+    if v == "type":
+        t = err.validator_value
+        return "must be of type " + (" or ".join(t) if isinstance(t, list) else t)
+    if v == "minimum":
+        return f"must be >= {err.validator_value}"
+    if v == "exclusiveMinimum":
+        return f"must be > {err.validator_value}"
+    if v == "maximum":
+        return f"must be <= {err.validator_value}"
+    if v == "exclusiveMaximum":
+        return f"must be < {err.validator_value}"
+    if v == "additionalProperties":
+        return "allowed keys: " + ", ".join(sorted(s.get("properties", {})))
+    if v == "propertyNames":
+        return err.message
+    if v == "minItems":
+        return f"needs at least {err.validator_value} item(s)"
+    if v == "pattern":
+        return f"must match {err.validator_value}"
+    if v in ("oneOf", "anyOf"):
+        return "allowed: " + "; ".join(_describe(sub) for sub in err.validator_value)
+    return err.message
+
+
+def _describe(sub: dict) -> str:
+    if "const" in sub:
+        return repr(sub["const"])
+    parts = [sub.get("type", "value")]
+    for k, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+        if k in sub:
+            parts.append(f"{op} {sub[k]}")
+    if "items" in sub:
+        parts.append("list")
+    return " ".join(map(str, parts))
+
+
+def _format(err: jsonschema.ValidationError, prefix=()) -> str:
+    parts = list(prefix) + list(err.absolute_path)
+    if err.validator == "additionalProperties":
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        return f"{_path(parts)}: unknown key(s) {', '.join(map(repr, extra))}; {_allowed(err)}"
+    if err.validator == "propertyNames":
+        return f"{_path(parts)}: unknown axis or key {err.instance!r}; {_allowed_names(err)}"
+    return f"{_path(parts)}: {err.instance!r} is invalid; {_allowed(err)}"
+
+
+def _allowed_names(err) -> str:
+    sub = err.validator_value
+    if "$ref" in sub:
+        return "allowed: " + ", ".join(POINT_DEFAULTS)
+    if "pattern" in sub:
+        return f"must match {sub['pattern']}"
+    return err.message
+
+
+def _validate(instance, schema, prefix=(), root=None) -> None:
+    root = root or schema
+    validator = jsonschema.Draft202012Validator(schema | {"$defs": root.get("$defs", {})})
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (list(e.absolute_path), e.validator))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(_format(best, prefix))
+
+
+# ---------------------------------------------------------------- sweep points
+
+
+def normalize_point(point: dict) -> dict:
+    """Fill defaults, coerce types and drop fields that do not apply, so equal runs compare equal."""
+    p = {**POINT_DEFAULTS, **_coerce_mapping(point)}
+    if p["init"] != "normal":
+        p["init_std"] = None
+    if p["optimizer"] != "momentum":
+        p["momentum"] = None
+    if p["depth"] == 0:
+        p["width"] = None
+        p["activation"] = None
+    info = DATASETS.get(p["dataset"])
+    if info is not None:
+        if p["train_size"] is not None and p["train_size"] >= info.n_train:
+            p["train_size"] = None if p["train_size"] == info.n_train else p["train_size"]
+        if p["probe_size"] is None:
+            p["probe_size"] = min(1000, info.n_test)
+        if p["eval_size"] is not None and p["eval_size"] >= max(info.n_train, info.n_test):
+            p["eval_size"] = None
+    for k, v in p.items():  # native, canonical types (no numpy scalars, floats as floats)
+        if k in FLOAT_FIELDS and v is not None:
+            p[k] = float(v)
+        elif k in INT_FIELDS and v is not None:
+            p[k] = int(v)
+    return dict(sorted(p.items()))
+
+
+def run_id(point: dict) -> str:
+    """Stable 12-hex-digit id of a normalized point: key order and number spelling do not matter."""
+    canon = json.dumps(normalize_point(point), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()[:12]
+
+
+def n_layers(point: dict) -> int:
+    """Weight layers: `depth` hidden layers plus the output layer."""
+    return point["depth"] + 1
+
+
+def layer_names(point: dict) -> list[str]:
+    return [f"layer{i}" for i in range(n_layers(point))]
+
+
+def n_train_samples(point: dict) -> int:
+    info = DATASETS[point["dataset"]]
+    return point["train_size"] or info.n_train
+
+
+def total_updates(point: dict) -> int:
+    return point["epochs"] * updates_per_epoch(n_train_samples(point), point["batch_size"])
+
+
+def _check_point(p: dict, where: str) -> None:
+    info = DATASETS[p["dataset"]]
+    if p["train_size"] is not None and p["train_size"] > info.n_train:
+        raise ConfigError(f"{where}.train_size: {p['train_size']} is invalid; {p['dataset']} has "
+                          f"{info.n_train} training samples (allowed: 1..{info.n_train} or null)")
+    n_train = n_train_samples(p)
+    if p["batch_size"] > n_train:
+        raise ConfigError(f"{where}.batch_size: {p['batch_size']} is invalid; larger than the "
+                          f"{n_train} training samples of {p['dataset']} (allowed: 1..{n_train})")
+    total = total_updates(p)
+    if p["snapshots"] > total:
+        raise ConfigError(f"{where}.snapshots: {p['snapshots']} is invalid; more snapshots than the "
+                          f"run's {total} updates (allowed: 2..{total})")
+    if p["probe_size"] > info.n_test:
+        raise ConfigError(f"{where}.probe_size: {p['probe_size']} is invalid; {p['dataset']} has "
+                          f"{info.n_test} test samples (allowed: 1..{info.n_test})")
+
+
+def expand_sweep(sweep: dict, schema: dict) -> list[tuple[str, dict]]:
+    """All points of the grid (cartesian product) plus explicit points, as (where, raw point)."""
+    base = sweep.get("base", {})
+    grid = {k: (v if isinstance(v, list) else [v]) for k, v in sweep.get("grid", {}).items()}
+    point_schema = schema["$defs"]["point"]
+    for axis, values in grid.items():
+        if not values:
+            raise ConfigError(f"sweep.grid.{axis}: [] is invalid; an axis needs at least one value")
+        for i, v in enumerate(values):
+            try:
+                _validate({axis: v}, point_schema, (), schema)
+            except ConfigError as e:
+                msg = str(e).split(": ", 1)[1]
+                raise ConfigError(f"sweep.grid.{axis}[{i}]: {msg}") from None
+    out = []
+    axes = list(grid)
+    for combo in itertools.product(*(grid[a] for a in axes)):
+        where = "sweep.grid(" + ", ".join(f"{a}={v}" for a, v in zip(axes, combo)) + ")" if axes else "sweep.base"
+        out.append((where, {**base, **dict(zip(axes, combo))}))
+    for i, pt in enumerate(sweep.get("points", [])):
+        out.append((f"sweep.points[{i}]", {**base, **pt}))
+    return out
+
+
+# ---------------------------------------------------------------- mapper sections
+
+
+def resolve_layer(name: str, point: dict) -> str:
+    """`output` -> the point's last layer; `layer{i}` as is."""
+    return f"layer{n_layers(point) - 1}" if name == "output" else name
+
+
+def mapper_layers(cfg: dict, point: dict) -> list[str]:
+    sel = cfg["mapper"]["layers"]
+    names = layer_names(point) if sel == "all" else [resolve_layer(n, point) for n in sel]
+    return list(dict.fromkeys(names))
+
+
+def mapper_params(cfg: dict, point: dict, layer: str) -> dict:
+    """Mapper parameters of one layer: built-in defaults < mapper.defaults < layer_overrides."""
+    m = cfg["mapper"]
+    params = {**MAPPER_DEFAULTS, **m.get("defaults", {})}
+    for name, override in m.get("layer_overrides", {}).items():
+        if resolve_layer(name, point) == layer:
+            params.update(override)
+    return params
+
+
+def _check_layers(cfg: dict, points: dict) -> None:
+    m = cfg["mapper"]
+    named = [] if m["layers"] == "all" else [("mapper.layers", n) for n in m["layers"]]
+    named += [(f"mapper.layer_overrides.{n}", n) for n in m.get("layer_overrides", {})]
+    for rid, p in points.items():
+        valid = layer_names(p)
+        for where, name in named:
+            if resolve_layer(name, p) not in valid:
+                raise ConfigError(
+                    f"{where}: {name!r} is not a layer of run {rid} (depth {p['depth']}); "
+                    f"allowed: {', '.join(valid + ['output'])}")
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def validate_config(raw: dict) -> dict:
+    """Validate and normalize a raw config; returns it with `points` = {run_id: normalized point}."""
+    schema = load_schema()
+    cfg = _coerce_mapping(copy.deepcopy(dict(raw or {})))
+    _validate(cfg, schema)
+    cfg = _fill_defaults(schema, cfg)
+    points: dict[str, dict] = {}
+    for where, raw_point in expand_sweep(cfg["sweep"], schema):
+        p = normalize_point(raw_point)
+        _check_point(p, where)
+        points.setdefault(run_id(p), p)
+    cfg["points"] = points
+    _check_layers(cfg, points)
+    return cfg
+
+
+def load_config_file(path) -> dict:
+    with open(path) as fh:
+        return validate_config(yaml.safe_load(fh))

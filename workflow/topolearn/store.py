@@ -1,0 +1,193 @@
+"""The snapshot store: one zarr v3 group per run (the contract is written down in README.md).
+
+Writers fill a store under a scratch path and move it into place only once it is complete;
+readers go through `open_store`, which refuses incomplete or damaged stores.
+"""
+
+import os
+import platform
+import shutil
+import time
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from . import __version__
+
+METRICS = ("step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc")
+TIMESTAMP_FILE = ".snakemake_timestamp"  # Snakemake drops this into directory() outputs
+warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
+
+
+class StoreError(RuntimeError):
+    """A store that must not be analyzed (missing, incomplete, or damaged)."""
+
+
+def library_versions() -> dict:
+    import numcodecs
+    import torch
+
+    return {"python": platform.python_version(), "topolearn": __version__, "torch": torch.__version__,
+            "numpy": np.__version__, "zarr": zarr.__version__, "numcodecs": numcodecs.__version__}
+
+
+def _array(group, name, shape, chunks, dtype, dims, fill=np.nan):
+    return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims,
+                              fill_value=fill)
+
+
+def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labels, n_classes: int,
+                 chunk: int, attrs: dict) -> zarr.Group:
+    """Create an empty store with every array preallocated to `n_snapshots` rows.
+
+    layer_shapes: [(n_neurons, n_inputs)] per weight layer, layer0 first, output last.
+    """
+    root = zarr.open_group(str(path), mode="w", zarr_format=3)
+    root.attrs.update({**attrs, "complete": False})
+    c = max(1, min(chunk, n_snapshots))
+    for name in METRICS:
+        dtype = "int64" if name == "step" else "float64"
+        _array(root, name, (n_snapshots,), (c,), dtype, ["snapshot"], fill=-1 if name == "step" else np.nan)
+    n_probe = len(probe_labels)
+    _array(root, "probs", (n_snapshots, n_probe, n_classes), (c, n_probe, n_classes), "float32",
+           ["snapshot", "sample", "class"])
+    labels = _array(root, "probe_labels", (n_probe,), (n_probe,), "int64", ["sample"], fill=-1)
+    labels[:] = np.asarray(probe_labels, dtype=np.int64)
+    weights = root.create_group("weights")
+    biases = root.create_group("biases") if bias else None
+    for i, (n_out, n_in) in enumerate(layer_shapes):
+        _array(weights, f"layer{i}", (n_snapshots, n_out, n_in), (c, n_out, n_in), "float32",
+               ["snapshot", f"neuron_layer{i}", f"input_layer{i}"])
+        if biases is not None:
+            _array(biases, f"layer{i}", (n_snapshots, n_out), (c, n_out), "float32",
+                   ["snapshot", f"neuron_layer{i}"])
+    return root
+
+
+def write_rows(root: zarr.Group, start: int, rows: dict) -> None:
+    """Write a block of consecutive snapshots; `rows` maps array paths to (k, ...) arrays."""
+    for name, block in rows.items():
+        block = np.asarray(block)
+        root[name][start:start + len(block)] = block
+
+
+def _files(path: Path):
+    for f in sorted(path.rglob("*")):
+        if f.is_file() and f.name != TIMESTAMP_FILE and f.relative_to(path).as_posix() != "zarr.json":
+            yield f.relative_to(path).as_posix(), f
+
+
+def _crc(f: Path) -> int:
+    return zlib.crc32(f.read_bytes())
+
+
+def finalize_store(path, n_recorded: int, attrs: dict) -> None:
+    """Trim to the snapshots actually recorded, record a file manifest, then mark complete.
+
+    `complete: true` is the last write: a store without it was interrupted.
+    """
+    path = Path(path)
+    root = zarr.open_group(str(path), mode="r+")
+    n_total = root["step"].shape[0]
+    if n_recorded < n_total:  # a diverged run keeps only what it recorded
+        for name, arr in _all_arrays(root):
+            if arr.metadata.dimension_names and arr.metadata.dimension_names[0] == "snapshot":
+                arr.resize((n_recorded,) + arr.shape[1:])
+    manifest = {rel: [f.stat().st_size, _crc(f)] for rel, f in _files(path)}
+    root.attrs.update({**attrs, "n_snapshots": int(n_recorded), "manifest": manifest})
+    root.attrs["complete"] = True
+
+
+def _all_arrays(group, prefix=""):
+    for name, arr in group.arrays():
+        yield prefix + name, arr
+    for name, sub in group.groups():
+        yield from _all_arrays(sub, prefix + name + "/")
+
+
+def check_store(path, deep: bool = False) -> str | None:
+    """Why the store at `path` must not be used, or None if it is sound.
+
+    Cheap by default (existence, `complete`, file sizes); `deep` also compares CRC32 checksums.
+    """
+    path = Path(path)
+    if not (path / "zarr.json").is_file():
+        return f"{path}: no zarr store here"
+    try:
+        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+    except Exception as exc:  # unreadable root metadata
+        return f"{path}: unreadable root metadata ({exc})"
+    if attrs.get("complete") is not True:
+        return f"{path}: store is incomplete (no complete=true attribute): the run was interrupted"
+    manifest = attrs.get("manifest") or {}
+    for rel, (size, crc) in manifest.items():
+        f = path / rel
+        if not f.is_file():
+            return f"{path}: missing file {rel}"
+        if f.stat().st_size != size:
+            return f"{path}: truncated or altered file {rel} ({f.stat().st_size} bytes, expected {size})"
+        if deep and _crc(f) != crc:
+            return f"{path}: checksum mismatch in {rel}"
+    return None
+
+
+def open_store(path, verify: bool = True) -> zarr.Group:
+    """Open a complete store read-only; raise StoreError for anything else."""
+    if verify:
+        reason = check_store(path, deep=True)
+        if reason:
+            raise StoreError(reason)
+    return zarr.open_group(str(path), mode="r")
+
+
+def layer_count(root: zarr.Group) -> int:
+    return len(list(root["weights"].array_keys()))
+
+
+def read_weights(root: zarr.Group, layer: int | str) -> np.ndarray:
+    """(snapshot, neuron, input) float32: row n is neuron n's incoming weights."""
+    name = layer if isinstance(layer, str) else f"layer{layer}"
+    return root["weights"][name][:]
+
+
+def read_biases(root: zarr.Group, layer: int | str) -> np.ndarray | None:
+    name = layer if isinstance(layer, str) else f"layer{layer}"
+    return root["biases"][name][:] if "biases" in root else None
+
+
+def read_metrics(root: zarr.Group) -> pd.DataFrame:
+    """One row per snapshot: step, epoch, train/test loss and accuracy."""
+    return pd.DataFrame({name: root[name][:] for name in METRICS})
+
+
+def move_into_place(src, dst) -> None:
+    """Atomic on one filesystem: the final path only ever holds a complete store."""
+    dst = Path(dst)
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dst)
+
+
+def quarantine_bad_stores(paths, quarantine_dir) -> list[str]:
+    """Move aside finished stores that fail the cheap check so the workflow rebuilds them.
+
+    Runs when the workflow is parsed; the damaged store is kept (never deleted) for inspection.
+    Returns one message per store moved.
+    """
+    moved = []
+    for path in map(Path, paths):
+        if not path.exists():
+            continue
+        reason = check_store(path)
+        if reason is None:
+            continue
+        dest = Path(quarantine_dir) / f"{path.parent.name}-{time.strftime('%Y%m%dT%H%M%S')}.zarr"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)
+        moved.append(f"{reason}; moved to {dest}, it will be rebuilt")
+    return moved
