@@ -1,0 +1,48 @@
+# The two commands of the README:
+#   make run   - set up (.venv with pinned deps) and run the default workflow (digits, offline) + report
+#   make test  - set up (system packages, local SLURM, .venv) and run the test suite
+PYTHON ?= python3.11
+VENV := .venv
+CORES ?= 2
+STAMP := $(VENV)/.installed
+
+.PHONY: setup sysdeps run report test test-fast lint bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.txt
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian packages the tests need: Fashion-MNIST IDX files and a single-node SLURM.
+sysdeps:
+	bash .ci/sysdeps.sh
+
+run: setup
+	$(VENV)/bin/snakemake --cores $(CORES)
+	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.html
+	@echo "Report: results/report.html"
+
+report: setup
+	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.html
+
+test: sysdeps setup
+	bash .ci/slurm/setup.sh
+	$(VENV)/bin/python -m pytest -ra
+
+test-fast: setup
+	$(VENV)/bin/python -m pytest -ra -m "not slow and not slurm"
+
+lint: setup
+	$(VENV)/bin/snakemake --lint --cores 1
+
+bench: setup
+	for b in benchmarks/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf results/* .snakemake
+	touch results/.gitkeep
