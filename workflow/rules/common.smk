@@ -6,6 +6,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from topolearn.config import ConfigError, mapper_layers, mapper_params, validate_config
 from topolearn.datasets import DATASETS
+from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES
 from topolearn.store import quarantine_bad_stores
 
 try:
@@ -102,10 +103,19 @@ def run_targets(run_id):
     return out
 
 
+def run_figures(run_id):
+    """Per-run figures: every name of topolearn.figures.RUN_FIGURES in every configured format."""
+    return [f"{RESULTS}/figures/runs/{run_id}/{n}.{fmt}" for n in RUN_FIGURES for fmt in CFG["figures"]["formats"]]
+
+
+def sweep_figures():
+    return [f"{RESULTS}/figures/sweep/{n}.{fmt}" for n in SWEEP_FIGURES for fmt in CFG["figures"]["formats"]]
+
+
 def all_targets():
     out = [f"{RESULTS}/sweep.tsv", f"{RESULTS}/summary.tsv"]
     for r in RUN_IDS:
         out += run_targets(r)
-        out.append(f"{RESULTS}/figures/runs/{r}/.done")
-    out.append(f"{RESULTS}/figures/sweep/.done")
+        out += run_figures(r)
+    out += sweep_figures()
     return out

@@ -5,9 +5,11 @@ the field, the bad value and what is allowed.
 """
 
 import copy
+import functools
 import hashlib
 import itertools
 import json
+import math
 from pathlib import Path
 
 import jsonschema
@@ -62,6 +64,12 @@ class ConfigError(ValueError):
 
 
 def load_schema() -> dict:
+    return copy.deepcopy(_parsed_schema())
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed_schema() -> dict:
+    """Parsed once per process: YAML parsing dominated validating a small config."""
     with open(SCHEMA_PATH) as fh:
         return yaml.safe_load(fh)
 
@@ -89,12 +97,24 @@ def _coerce_mapping(d):
     out = {}
     for k, v in d.items():
         if isinstance(v, list):
-            out[k] = [_coerce(k, x) for x in v]
+            out[k] = [_coerce_mapping(x) if isinstance(x, dict) else _coerce(k, x) for x in v]
         elif isinstance(v, dict):
             out[k] = _coerce_mapping(v)
         else:
             out[k] = _coerce(k, v)
     return out
+
+
+def _check_finite(value, parts=()) -> None:
+    """JSON schema bounds let NaN through (every comparison with it is false): refuse nan and inf."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, parts + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_finite(v, parts + (i,))
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{_path(parts)}: {value!r} is invalid; must be a finite number")
 
 
 def _fill_defaults(schema: dict, instance: dict) -> dict:
@@ -161,7 +181,7 @@ def _describe(sub: dict) -> str:
 def _format(err: jsonschema.ValidationError, prefix=()) -> str:
     parts = list(prefix) + list(err.absolute_path)
     if err.validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})), key=str)
         return f"{_path(parts)}: unknown key(s) {', '.join(map(repr, extra))}; {_allowed(err)}"
     if err.validator == "propertyNames":
         return f"{_path(parts)}: unknown axis or key {err.instance!r}; {_allowed_names(err)}"
@@ -324,7 +344,10 @@ def _check_layers(cfg: dict, points: dict) -> None:
 def validate_config(raw: dict) -> dict:
     """Validate and normalize a raw config; returns it with `points` = {run_id: normalized point}."""
     schema = load_schema()
+    if not isinstance(raw, dict | None):
+        raise ConfigError(f"(top level): {raw!r} is invalid; must be a mapping of config keys")
     cfg = _coerce_mapping(copy.deepcopy(dict(raw or {})))
+    _check_finite(cfg)
     _validate(cfg, schema)
     cfg = _fill_defaults(schema, cfg)
     points: dict[str, dict] = {}

@@ -21,7 +21,9 @@ def snapshot_steps(total_updates: int, n: int, spacing: str = "linear") -> np.nd
     if spacing == "linear":
         steps = np.rint(np.linspace(0, total_updates, n)).astype(np.int64)
     elif spacing == "log":
-        steps = np.concatenate([[0], np.rint(np.geomspace(1, total_updates, n - 1))]).astype(np.int64)
+        # geomspace(1, T, 1) is [1], not [T]: with n == 2 the schedule is just [0, T]
+        tail = np.geomspace(1, total_updates, n - 1) if n > 2 else [total_updates]
+        steps = np.concatenate([[0], np.rint(tail)]).astype(np.int64)
         for i in range(1, n):  # make strictly increasing, then pull the tail back under the end
             steps[i] = max(steps[i], steps[i - 1] + 1)
         for i in range(n - 1, 0, -1):

@@ -1,0 +1,181 @@
+"""Helpers of the SLURM and fault tests: running Snakemake, a two-point reference sweep run once
+per session, the local SLURM cluster, and bitwise store comparison."""
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+import zarr
+
+from topolearn.config import validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+SETUP = ROOT / ".ci" / "slurm" / "setup.sh"
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}  # local runs: no job id
+
+# Two points over tests/configs/tiny.yaml's net (digits, 64-8-10, sigmoid, sgd):
+#   slow: 60 epochs x 23 updates, 40 snapshots, a checkpoint every 4: seconds of training, long
+#         enough to cancel a job between its first checkpoint and its end;
+#   diverging: relu with lr 1e15 overflows at update 2 (log-spaced snapshots record updates 0, 1).
+SWEEP = {
+    "checkpoint_every": 4,
+    "sweep": {
+        "base": {"dataset": "digits", "depth": 1, "width": 8, "activation": "sigmoid", "optimizer": "sgd",
+                 "init": "normal", "lr": 0.5, "batch_size": 64, "epochs": 60, "snapshots": 40,
+                 "probe_size": 50, "seed": 1},
+        "points": [{"activation": "relu", "init": "kaiming", "lr": 1.0e15, "epochs": 4, "snapshots": 12,
+                    "snapshot_spacing": "log"}],
+    },
+    "mapper": {"layers": ["output"], "defaults": {"pca": 5, "intervals": 6, "eps": "auto", "min_samples": 2}},
+    "figures": {"formats": ["png"], "dpi": 50},
+}
+
+
+def sweep_config(**changes) -> dict:
+    cfg = copy.deepcopy(SWEEP)
+    cfg.update(changes)
+    return cfg
+
+
+def points(cfg: dict) -> dict:
+    return validate_config(copy.deepcopy(cfg))["points"]
+
+
+def slow_and_diverging(cfg=SWEEP) -> tuple[str, str]:
+    pts = points(cfg)
+    (slow,) = [r for r, p in pts.items() if p["lr"] < 1]
+    (div,) = [r for r, p in pts.items() if p["lr"] > 1]
+    return slow, div
+
+
+def write_config(workdir: Path, cfg: dict) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def store_path(workdir: Path, rid: str) -> Path:
+    return workdir / "results" / "runs" / rid / "snapshots.zarr"
+
+
+def smk_cmd(workdir: Path, targets=(), profile="default", extra=()) -> list[str]:
+    """Targets first: --configfile takes several values and would swallow them."""
+    return [SNAKEMAKE, *targets, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+            "--workflow-profile", str(ROOT / "profiles" / profile), *extra,
+            "--configfile", str(workdir / "config.yaml")]
+
+
+def smk(workdir: Path, targets=(), profile="default", extra=(), timeout=600) -> subprocess.CompletedProcess:
+    if profile == "default":
+        extra = ["--cores", "2", *extra]
+    return subprocess.run(smk_cmd(workdir, targets, profile, extra), capture_output=True, text=True,
+                          timeout=timeout, env=CLEAN_ENV if profile == "default" else None)
+
+
+def ok(res: subprocess.CompletedProcess) -> str:
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-8000:]
+    return out
+
+
+def rules() -> set[str]:
+    res = subprocess.run([SNAKEMAKE, "--list-rules", "-s", str(ROOT / "Snakefile"), "--configfile",
+                          str(ROOT / "tests" / "configs" / "tiny.yaml")], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    return set(res.stdout.split())
+
+
+def targets(cfg: dict, analysis: bool) -> list[str]:
+    """Stores and sweep table; with `analysis`, everything (rule all)."""
+    if analysis:
+        return ["all"]
+    return ["results/sweep.tsv"] + [f"results/runs/{r}/snapshots.zarr" for r in sorted(points(cfg))]
+
+
+_REFERENCE: dict = {}
+
+
+def reference_run(tmp_path_factory) -> Path:
+    """The sweep run once, locally, to its end (analysis included when its rules exist): the
+    uninterrupted result every fault and SLURM run is compared with. Shared by test modules."""
+    if "wd" not in _REFERENCE:
+        wd = tmp_path_factory.mktemp("reference")
+        write_config(wd, SWEEP)
+        ok(smk(wd, targets(SWEEP, analysis={"mapper", "branching"} <= rules())))
+        _REFERENCE["wd"] = wd
+    return _REFERENCE["wd"]
+
+
+def copy_workdir(src: Path, dst: Path) -> Path:
+    """A finished run's folder (results and .snakemake metadata) to break things in."""
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+# ---------------------------------------------------------------- stores
+
+
+def arrays(path: Path) -> dict[str, np.ndarray]:
+    root = zarr.open_group(str(path), mode="r")
+    out = {}
+
+    def walk(group, prefix=""):
+        for name, arr in group.arrays():
+            out[prefix + name] = arr[:]
+        for name, sub in group.groups():
+            walk(sub, prefix + name + "/")
+
+    walk(root)
+    return out
+
+
+def assert_stores_equal(a: Path, b: Path) -> None:
+    """Every array equal bit for bit (same dtype, shape and bytes; NaN where NaN)."""
+    xa, xb = arrays(a), arrays(b)
+    assert sorted(xa) == sorted(xb)
+    for name in xa:
+        assert xa[name].dtype == xb[name].dtype and xa[name].shape == xb[name].shape, name
+        assert xa[name].tobytes() == xb[name].tobytes(), f"{name} differs between {a} and {b}"
+    pa, pb = (zarr.open_group(str(p), mode="r").attrs for p in (a, b))
+    assert pa["params"] == pb["params"] and pa["n_snapshots"] == pb["n_snapshots"]
+    assert pa["diverged"] == pb["diverged"] and pa["diverged_at_step"] == pb["diverged_at_step"]
+
+
+def attrs(path: Path) -> dict:
+    return dict(zarr.open_group(str(path), mode="r").attrs)
+
+
+# ---------------------------------------------------------------- the local SLURM
+
+
+def _can_admin() -> bool:
+    if os.geteuid() == 0:
+        return True
+    return shutil.which("sudo") is not None and subprocess.run(
+        ["sudo", "-n", "true"], capture_output=True).returncode == 0
+
+
+def start_slurm() -> None:
+    """Install (if missing) and start the single-node SLURM; skip only where that is impossible
+    outside CI. In CI (CI=true) a failure fails the tests instead of skipping them."""
+    in_ci = os.environ.get("CI") == "true"
+    if not _can_admin() and not in_ci:
+        pytest.skip("needs root or passwordless sudo to start a local SLURM (.ci/slurm/setup.sh)")
+    res = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        pytest.fail(f".ci/slurm/setup.sh failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+
+
+def slurm_job(job_id: str) -> dict:
+    """`scontrol show job` as a dict (finished jobs stay known for MinJobAge = 600 s)."""
+    res = subprocess.run(["scontrol", "show", "job", "-o", str(job_id)], capture_output=True, text=True)
+    assert res.returncode == 0, f"SLURM does not know job {job_id}: {res.stderr}"
+    return dict(kv.split("=", 1) for kv in res.stdout.split() if "=" in kv)

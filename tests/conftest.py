@@ -1,0 +1,36 @@
+"""Shared fixtures: a tiny sweep point and its store, really trained on digits (reused by all stages)."""
+
+import io
+
+import pytest
+import torch
+
+from topolearn.config import normalize_point
+
+torch.set_num_threads(1)  # 2 shared cores: never let a test grab more
+
+# Depth 2 (layer0, layer1 hidden, layer2 output), no biases, as in the paper; small init and a large
+# lr so that 10 epochs show the plateau and the rise (test accuracy 0.10 -> ~0.75).
+TINY_POINT = {
+    "dataset": "digits", "depth": 2, "width": 8, "activation": "sigmoid", "bias": False,
+    "optimizer": "sgd", "lr": 2.0, "batch_size": 32, "epochs": 10, "snapshots": 25,
+    "init": "normal", "init_std": 0.1, "probe_size": 50, "seed": 42,
+}
+TINY_CHUNK = 8  # 25 snapshots -> chunks of 8, 8, 8, 1; checkpoints at steps 131, 281 (mid-epoch), 431
+
+
+@pytest.fixture(scope="session")
+def tiny_point() -> dict:
+    """The normalized point of `tiny_store` (a fresh copy per use is the caller's business)."""
+    return normalize_point(TINY_POINT)
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory, tiny_point):
+    """Path of a complete store of `tiny_point`: 25 snapshots; layers (8, 64), (8, 8), (10, 8). Read-only."""
+    from topolearn.train import train_run
+
+    d = tmp_path_factory.mktemp("tiny_store")
+    path = d / "snapshots.zarr"
+    train_run(tiny_point, path, d / "scratch", chunk=TINY_CHUNK, log=io.StringIO())
+    return path

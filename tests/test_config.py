@@ -1,0 +1,220 @@
+"""topolearn.config: point normalization, run-id stability, and every bad input of issue 2."""
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from topolearn.config import (
+    ConfigError,
+    load_config_file,
+    mapper_layers,
+    mapper_params,
+    normalize_point,
+    run_id,
+    validate_config,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())
+
+
+def tiny(**base):
+    cfg = copy.deepcopy(TINY)
+    cfg["sweep"]["base"].update(base)
+    return cfg
+
+
+def ids(cfg) -> set[str]:
+    return set(validate_config(cfg)["points"])
+
+
+# ---------------------------------------------------------------- normalization
+
+
+def test_normalize_fills_defaults_and_drops_fields_that_do_not_apply():
+    p = normalize_point({"init": "zero", "optimizer": "sgd", "momentum": 0.5, "init_std": 0.1})
+    assert p["init_std"] is None and p["momentum"] is None  # not used by zero init / plain sgd
+    assert p["dataset"] == "digits" and p["probe_size"] == 360  # min(1000, digits' 360 test samples)
+    shallow = normalize_point({"depth": 0, "width": 64, "activation": "relu"})
+    assert shallow["width"] is None and shallow["activation"] is None
+    assert list(p) == sorted(p)
+
+
+def test_normalize_gives_native_canonical_types():
+    p = normalize_point({"lr": "1e-2", "batch_size": 64.0, "init_std": 1, "epochs": 3.0})
+    assert p["lr"] == 0.01 and type(p["lr"]) is float
+    assert type(p["batch_size"]) is int and type(p["epochs"]) is int
+    assert type(p["init_std"]) is float
+    for v in p.values():
+        assert v is None or type(v) in (int, float, str, bool)
+
+
+def test_normalize_is_idempotent():
+    p = normalize_point({"lr": "5e-1", "init": "kaiming", "depth": 3, "optimizer": "momentum"})
+    assert normalize_point(p) == p
+    assert run_id(p) == run_id(normalize_point(p))
+
+
+# ---------------------------------------------------------------- run ids
+
+
+@pytest.mark.parametrize("spelling", ["1e-2", "1.0e-2", "0.01", 0.01, 1e-2, "0.010"])
+def test_number_spellings_give_one_run_id(spelling):
+    assert run_id({"lr": spelling}) == run_id({"lr": 0.01})
+
+
+def test_int_and_float_spellings_give_one_run_id():
+    assert run_id({"lr": 1}) == run_id({"lr": 1.0})
+    assert run_id({"batch_size": 64.0}) == run_id({"batch_size": 64})
+
+
+def test_key_order_does_not_matter():
+    a = {"lr": 0.1, "init": "zero", "depth": 1, "width": 8}
+    b = dict(reversed(list(a.items())))
+    assert run_id(a) == run_id(b)
+
+
+def test_explicit_defaults_equal_omitted_ones():
+    assert run_id({}) == run_id({"dataset": "digits", "probe_size": 360, "train_size": 1437})
+    assert run_id({"init": "zero"}) == run_id({"init": "zero", "init_std": 0.5})
+
+
+def test_different_points_get_different_ids():
+    assert run_id({"lr": 0.1}) != run_id({"lr": 0.2})
+    assert run_id({"seed": 1}) != run_id({"seed": 2})
+    assert re.fullmatch(r"[0-9a-f]{12}", run_id({}))
+
+
+def test_sweep_points_are_their_ids():
+    cfg = validate_config(TINY)
+    for rid, p in cfg["points"].items():
+        assert run_id(p) == rid
+    assert len(cfg["points"]) == 2
+
+
+def test_adding_an_axis_value_never_changes_existing_ids():
+    before = ids(TINY)
+    more = copy.deepcopy(TINY)
+    more["sweep"]["grid"]["lr"] = [0.5, 0.25]
+    more["sweep"]["grid"]["seed"] = [1, 2]  # a new axis at its base value keeps old ids too
+    after = ids(more)
+    assert before < after and len(after) == 8
+
+
+def test_axis_and_key_order_do_not_change_ids():
+    a = copy.deepcopy(TINY)
+    a["sweep"]["grid"] = {"init": ["zero", "normal"], "lr": [0.5, 0.25]}
+    b = copy.deepcopy(TINY)
+    b["sweep"]["grid"] = {"lr": ["2.5e-1", 0.5], "init": ["normal", "zero"]}
+    b["sweep"]["base"] = dict(reversed(list(b["sweep"]["base"].items())))
+    assert ids(a) == ids(b)
+
+
+def test_duplicate_points_collapse():
+    cfg = copy.deepcopy(TINY)
+    cfg["sweep"]["grid"]["lr"] = [0.5, "5e-1", 0.50]
+    cfg["sweep"]["points"] = [{"init": "zero", "lr": 0.5}]
+    assert len(ids(cfg)) == 2
+
+
+def test_explicit_points_accept_yaml_string_numbers():
+    cfg = copy.deepcopy(TINY)
+    cfg["sweep"]["points"] = [{"lr": "1e-2"}]  # YAML reads 1e-2 as a string
+    pts = validate_config(cfg)["points"].values()
+    assert 0.01 in [p["lr"] for p in pts]
+
+
+def test_shipped_configs_are_valid():
+    default = load_config_file(ROOT / "config" / "config.yaml")
+    paper = load_config_file(ROOT / "config" / "paper.yaml")
+    assert len(default["points"]) == 4
+    assert {p["init"] for p in paper["points"].values()} == {"zero", "normal"}
+    assert all(p["epochs"] == 70 and p["snapshots"] == 201 for p in paper["points"].values())
+
+
+# ---------------------------------------------------------------- mapper sections
+
+
+def test_mapper_layers_and_overrides_resolve_output():
+    cfg = tiny()
+    cfg["mapper"]["layers"] = ["output", "layer1", "layer0"]
+    cfg["mapper"]["layer_overrides"] = {"output": {"eps": 0.5}, "layer0": {"intervals": 9}}
+    v = validate_config(cfg)
+    p = next(iter(v["points"].values()))  # depth 1: layer0 hidden, layer1 output
+    assert mapper_layers(v, p) == ["layer1", "layer0"]
+    assert mapper_params(v, p, "layer1")["eps"] == 0.5
+    assert mapper_params(v, p, "layer0")["intervals"] == 9
+    assert mapper_params(v, p, "layer0")["pca"] == 5  # from mapper.defaults
+
+
+# ---------------------------------------------------------------- bad input (issue 2)
+
+
+def _set(path, value):
+    """A config mutation: set the dotted `path` of the tiny config to `value`."""
+    def mutate(cfg):
+        *parents, last = path.split(".")
+        node = cfg
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    return mutate
+
+
+BAD = [
+    # (mutation, field named, value shown, what is allowed)
+    (_set("sweep.base.init", "ones"), "sweep.base.init", "'ones'", "zero, normal, kaiming, xavier, orthogonal"),
+    (_set("sweep.grid.init", ["zero", "ones"]), "sweep.grid.init[1]", "'ones'", "allowed: zero, normal"),
+    (_set("sweep.base.activation", "gelu"), "sweep.base.activation", "'gelu'", "sigmoid, tanh, relu"),
+    (_set("sweep.base.optimizer", "rmsprop"), "sweep.base.optimizer", "'rmsprop'", "sgd, momentum, adam"),
+    (_set("sweep.base.dataset", "cifar10"), "sweep.base.dataset", "'cifar10'", "digits, mnist, fashion-mnist, kmnist"),
+    (_set("sweep.base.lr", 0), "sweep.base.lr", "0.0", "must be > 0"),
+    (_set("sweep.grid.lr", [0.5, -1]), "sweep.grid.lr[1]", "-1.0", "must be > 0"),
+    (_set("sweep.base.batch_size", 0), "sweep.base.batch_size", "0", "must be >= 1"),
+    (_set("sweep.base.batch_size", -5), "sweep.base.batch_size", "-5", "must be >= 1"),
+    (_set("sweep.base.batch_size", 2000), "batch_size", "2000", "allowed: 1..1437"),
+    (_set("sweep.base.depth", -1), "sweep.base.depth", "-1", "must be >= 0"),
+    (_set("sweep.base.snapshots", 1), "sweep.base.snapshots", "1", "must be >= 2"),
+    (_set("sweep.base.snapshots", 500), "snapshots", "500", "allowed: 2..92"),  # 4 epochs x 23 updates
+    (_set("sweep.base.epochs", "ten"), "sweep.base.epochs", "'ten'", "must be of type integer"),
+    (_set("sweep.base.width", 8.5), "sweep.base.width", "8.5", "must be of type integer"),
+    (_set("sweep.base.bias", "yes"), "sweep.base.bias", "'yes'", "must be of type boolean"),
+    (_set("sweep.base.lr", "fast"), "sweep.base.lr", "'fast'", "must be of type number"),
+    (_set("sweep.base.lr", float("nan")), "sweep.base.lr", "nan", "must be a finite number"),
+    (_set("train_threads", "2"), "train_threads", "'2'", "must be of type integer"),
+    (_set("sweep", [1, 2]), "sweep", "[1, 2]", "must be of type object"),
+    (_set("sweep.base.colour", "red"), "sweep.base", "'colour'", "allowed keys: activation"),
+    (_set("learning_rate", 0.1), "(top level)", "'learning_rate'", "allowed keys: branching"),
+    (_set("sweep.grid.colour", ["red"]), "sweep.grid", "'colour'", "allowed: dataset, train_size"),
+    (_set("mapper.defaults.epsilon", 1), "mapper.defaults", "'epsilon'", "allowed keys: eps"),
+    (_set("mapper.defaults.overlap", 1.5), "mapper.defaults.overlap", "1.5", "must be < 1"),
+    (_set("mapper.layers", ["layer7"]), "mapper.layers", "'layer7'", "allowed: layer0, layer1, output"),
+    (_set("figures.formats", ["gif"]), "figures.formats[0]", "'gif'", "allowed: png, svg, pdf"),
+    (_set("sweep.base.probe_size", 1000), "probe_size", "1000", "allowed: 1..360"),
+]
+
+
+@pytest.mark.parametrize("mutate, field, value, allowed", BAD, ids=[b[1] + "=" + b[2] for b in BAD])
+def test_bad_input_names_field_value_and_what_is_allowed(mutate, field, value, allowed):
+    cfg = copy.deepcopy(TINY)
+    mutate(cfg)
+    with pytest.raises(ConfigError) as exc:
+        validate_config(cfg)
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert field in msg and value in msg and allowed in msg, msg
+
+
+def test_bad_explicit_point_is_named_by_index():
+    cfg = copy.deepcopy(TINY)
+    cfg["sweep"]["points"] = [{"lr": 0.1}, {"optimizer": "lbfgs"}]
+    with pytest.raises(ConfigError, match=r"^sweep\.points\[1\]\.optimizer: 'lbfgs' is invalid"):
+        validate_config(cfg)
+
+
+def test_non_mapping_config_is_rejected():
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        validate_config(["lr", 0.1])

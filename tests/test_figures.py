@@ -1,0 +1,218 @@
+"""Figures: every figure function writes a non-empty image of the expected size; diverged runs and
+empty graphs give notes, never exceptions; the graph layout and helpers behave."""
+
+import json
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+from fake_results import make_point, write_run
+from PIL import Image
+
+from topolearn.config import run_id
+from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES, runs, sweep, theme
+from topolearn.figures.graphs import load_graph, tree_layout
+from topolearn.inpca import make_inpca
+from topolearn.summary import make_summary, read_summary
+from topolearn.sweep import write_sweep_table
+
+DPI = 50
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """A 3-run sweep: depth 2, diverged, empty first-layer graph; summary and InPCA tables."""
+    res = tmp_path_factory.mktemp("figures") / "results"
+    points = {"deep": make_point(depth=2), "diverged": make_point(lr=1.0), "empty": make_point(init="zero")}
+    ids = {"deep": write_run(res, points["deep"], seed=0),
+           "diverged": write_run(res, points["diverged"], diverge_at=5, seed=1),
+           "empty": write_run(res, points["empty"], empty_layers=(0,), seed=2)}
+    write_sweep_table({run_id(p): p for p in points.values()}, res / "sweep.tsv")
+    rids = sorted(ids.values())
+    stores = [res / "runs" / r / "snapshots.zarr" for r in rids]
+    make_summary(res / "sweep.tsv", stores, [res / "branches" / f"{r}.tsv" for r in rids],
+                 [res / "branching" / f"{r}.events.tsv" for r in rids], res / "summary.tsv")
+    make_inpca(stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv")
+    return res, ids, stores
+
+
+def load(res, rid):
+    return runs.load_run(res / "runs" / rid / "snapshots.zarr", res / "branching" / f"{rid}.tsv")
+
+
+def mapper_jsons(res, rid):
+    return sorted((res / "mapper" / rid).glob("layer*.json"))
+
+
+def run_figure(name, run, res):
+    return {"learning_curves": lambda: runs.plot_learning_curves(run),
+            "weight_norms": lambda: runs.plot_weight_norms(run),
+            "learning_surfaces": lambda: runs.plot_learning_surfaces(run),
+            "weight_images": lambda: runs.plot_weight_images(run, [0.0, 2.0, 4.0]),
+            "weight_images_pc1": lambda: runs.plot_weight_images_pc1(run),
+            "mapper_graphs": lambda: runs.plot_mapper_graphs(run, mapper_jsons(res, run.run_id))}[name]()
+
+
+def saved(fig, tmp_path, name):
+    """Save as PNG and SVG; returns (expected PNG size, PNG size, SVG text)."""
+    expected = theme.expected_size(fig, DPI)
+    png, svg = theme.save(fig, tmp_path, name, ["png", "svg"], DPI)
+    assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
+    return expected, Image.open(png).size, svg.read_text()
+
+
+@pytest.mark.parametrize("name", RUN_FIGURES)
+def test_run_figure_has_expected_size(results, tmp_path, name):
+    res, ids, _ = results
+    expected, size, svg = saved(run_figure(name, load(res, ids["deep"]), res), tmp_path, name)
+    assert size == expected and min(size) >= 100
+    assert "<svg" in svg and "epoch" in svg, "time axes are labeled in epochs"
+
+
+def test_run_figure_sizes_follow_the_layer_count(results, tmp_path):
+    res, ids, _ = results
+    run = load(res, ids["deep"])  # 3 weight layers
+    assert theme.expected_size(runs.plot_learning_curves(run), DPI) == (360, 160)
+    assert theme.expected_size(runs.plot_mapper_graphs(run, mapper_jsons(res, ids["deep"])), DPI) == (530, 175)
+    assert theme.expected_size(runs.plot_weight_norms(run), DPI) == (360, round((0.75 * 3.2 * 3 + 0.4) * DPI))
+
+
+@pytest.mark.parametrize("kind, name, text", [
+    ("diverged", "learning_curves", "run diverged at epoch 2.50"),
+    ("diverged", "weight_norms", "diverged"),
+    ("diverged", "learning_surfaces", "epoch of snapshot"),
+    ("empty", "mapper_graphs", "empty graph"),
+])
+def test_bad_runs_are_drawn_with_a_note(results, tmp_path, kind, name, text):
+    res, ids, _ = results
+    run = load(res, ids[kind])
+    assert run.diverged == (kind == "diverged")
+    expected, size, svg = saved(run_figure(name, run, res), tmp_path, name)
+    assert size == expected
+    assert text in svg
+
+
+def test_render_run_figures_writes_every_declared_output(results, tmp_path):
+    res, ids, _ = results
+    rid = ids["diverged"]
+    paths = runs.render_run_figures(res / "runs" / rid / "snapshots.zarr", res / "branching" / f"{rid}.tsv",
+                                    mapper_jsons(res, rid), tmp_path, ["png", "pdf"], DPI, image_epochs=[1.0])
+    assert sorted(p.name for p in paths) == sorted(f"{n}.{f}" for n in RUN_FIGURES for f in ("png", "pdf"))
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_weight_images_need_image_inputs():
+    w = np.random.default_rng(0).normal(size=(4, 3, 5)).astype(np.float32)  # 5 inputs: no image
+    m = pd.DataFrame({"step": range(4), "epoch": np.arange(4.0), "test_acc": 0.5, "train_acc": 0.5,
+                      "train_loss": 1.0, "test_loss": 1.0})
+    run = runs.Run("x", {"dataset": "digits"}, m, [w])
+    assert runs.image_shape(run) is None
+    for fig in (runs.plot_weight_images(run), runs.plot_weight_images_pc1(run)):
+        assert "not image pixels" in fig.axes[0].texts[0].get_text()
+
+
+def test_same_data_same_svg(results, tmp_path):
+    res, ids, _ = results
+    run = load(res, ids["deep"])
+    a = theme.save(runs.plot_learning_curves(run), tmp_path / "a", "lc", ["svg"], DPI)[0].read_bytes()
+    b = theme.save(runs.plot_learning_curves(run), tmp_path / "b", "lc", ["svg"], DPI)[0].read_bytes()
+    assert a == b
+
+
+# ---------------------------------------------------------------- sweep figures
+
+
+def test_sweep_figures_have_expected_sizes_and_notes(results, tmp_path):
+    res, _, stores = results
+    summary = read_summary(res / "summary.tsv")
+    coords = pd.read_csv(res / "inpca/coords.tsv", sep="\t", keep_default_na=False, na_values=["NA"])
+    stress = pd.read_csv(res / "inpca/stress.tsv", sep="\t")
+    figs = {"branches_vs_params": lambda: sweep.plot_branches_vs_params(summary),
+            "branch_vs_jump": lambda: sweep.plot_branch_vs_jump(summary),
+            "accuracy_vs_branches": lambda: sweep.plot_accuracy_vs_branches(summary),
+            "accuracy_curves": lambda: sweep.plot_accuracy_curves(summary, stores),
+            "inpca": lambda: sweep.plot_inpca(coords, stress, summary)}
+    assert set(figs) == set(SWEEP_FIGURES)
+    svgs = {}
+    for name, make in figs.items():
+        expected, size, svgs[name] = saved(make(), tmp_path, name)
+        assert size == expected and min(size) >= 100, name
+    assert "1 diverged run(s) left out" in svgs["branches_vs_params"]
+    assert "1 empty learning graph(s) left out" in svgs["branches_vs_params"]
+    assert "(diverged)" in svgs["accuracy_curves"]
+    assert "ignorance" in svgs["inpca"] and "truth" in svgs["inpca"]
+    # one panel per main axis plus the varied `init`... lr and depth vary here; batch size does not
+    assert "batch_size (single value)" in svgs["branches_vs_params"]
+
+
+def test_sweep_figures_survive_a_sweep_where_every_run_diverged(results, tmp_path):
+    res, _, stores = results
+    summary = read_summary(res / "summary.tsv").assign(diverged=True)
+    summary["diverged"] = summary["diverged"].astype("boolean")
+    empty = pd.DataFrame(columns=["group", "run_id", "kind", "epoch", "progress", "inpca1"])
+    for fig in (sweep.plot_branches_vs_params(summary), sweep.plot_branch_vs_jump(summary),
+                sweep.plot_accuracy_vs_branches(summary), sweep.plot_accuracy_curves(summary, stores),
+                sweep.plot_inpca(empty, pd.DataFrame(columns=["group", "dim", "eigenvalue", "explained_stress"]),
+                                 summary)):
+        expected, size, _ = saved(fig, tmp_path, "f")
+        assert size == expected
+
+
+def test_render_sweep_figures(results, tmp_path):
+    res, _, stores = results
+    paths = sweep.render_sweep_figures(res / "summary.tsv", res / "inpca/coords.tsv", res / "inpca/stress.tsv",
+                                       stores, tmp_path, ["png"], DPI)
+    assert sorted(p.name for p in paths) == sorted(f"{n}.png" for n in SWEEP_FIGURES)
+
+
+def test_run_labels_name_only_what_varies(results):
+    res, ids, _ = results
+    summary = read_summary(res / "summary.tsv")
+    assert sweep.varied_fields(summary) == ["init", "lr", "depth"]  # init_std only varies by being NA
+    labels = sweep.run_labels(summary)
+    assert labels[ids["deep"]] == "init=normal, lr=0.5, depth=2"
+
+
+# ---------------------------------------------------------------- graphs and helpers
+
+
+def test_load_graph_reads_the_mapper_json_and_kmapper_links(tmp_path):
+    doc = {"nodes": {"a": {"members": [[0, 0], [1, 0]], "mean_epoch": 0.0, "size": 2},
+                     "b": {"members": [[0, 2], [1, 2]]}},  # no mean_epoch: from the members' snapshots
+           "edges": [["a", "b"]], "metrics": {"branches": 1}}
+    (tmp_path / "g.json").write_text(json.dumps(doc))
+    g, info = load_graph(tmp_path / "g.json", epochs=np.array([0.0, 1.0, 3.0]))
+    assert sorted(g.edges) == [("a", "b")] and info["branches"] == 1
+    assert g.nodes["b"]["epoch"] == 3.0 and g.nodes["b"]["size"] == 2
+    (tmp_path / "k.json").write_text(json.dumps({"nodes": {"x": [0, 1], "y": [1, 2]}, "links": {"x": ["y"]}}))
+    g, _ = load_graph(tmp_path / "k.json")
+    assert list(g.edges) == [("x", "y")] and g.nodes["x"]["size"] == 2
+
+
+def test_tree_layout_draws_a_y_as_a_tree():
+    g = nx.Graph([("t0", "t1"), ("t1", "a"), ("t1", "b"), ("c0", "c1")])
+    for n, e in {"t0": 0, "t1": 1, "a": 2, "b": 2.5, "c0": 0.5, "c1": 1.5}.items():
+        g.nodes[n]["epoch"] = e
+    pos = tree_layout(g)
+    assert {n: x for n, (x, _) in pos.items()} == {"t0": 0, "t1": 1, "a": 2, "b": 2.5, "c0": 0.5, "c1": 1.5}
+    assert pos["a"][1] != pos["b"][1], "branches on their own rows"
+    assert pos["t1"][1] == pytest.approx((pos["a"][1] + pos["b"][1]) / 2), "a fork sits between its branches"
+    assert pos["t0"][1] == pos["t1"][1]
+    assert min(pos["c0"][1], pos["c1"][1]) > max(pos["a"][1], pos["b"][1]), "components do not overlap"
+
+
+def test_tile_and_snapshot_choice():
+    imgs = np.arange(2 * 3 * 2 * 2, dtype=float).reshape(2, 3, 2, 2)
+    m = runs.tile(imgs)
+    assert m.shape == (2 * 3 - 1, 3 * 3 - 1) and np.isnan(m[2]).all() and np.isnan(m[:, 2]).all()
+    assert (m[3:5, 6:8] == imgs[1, 2]).all()
+    epochs = np.array([0, 1, 2, 3, 4.0])
+    ok = np.array([True, True, True, False, False])
+    assert runs.snapshot_at_epochs(epochs, [0.2, 3.9, 1.1], ok) == [0, 2, 1]
+    assert runs.snapshot_at_epochs(epochs, [], ok) == [0, 1, 2]  # default: evenly spaced, no repeats
+
+
+def test_palette_is_colorblind_safe_and_sized():
+    assert theme.palette(3) == theme.COLORBLIND[:3]
+    assert len(theme.palette(25)) == 25 and len(set(theme.palette(25))) == 25

@@ -1,0 +1,86 @@
+"""The summary table: column contract, stable types, diverged and empty flags."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from fake_results import make_point, write_run
+
+from topolearn.config import POINT_DEFAULTS, run_id
+from topolearn.summary import (LAYER_METRICS, RUN_COLUMNS, build_summary, make_summary, read_summary,
+                               summary_dtypes, summary_long)
+from topolearn.sweep import write_sweep_table
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Three runs: depth 2, diverged (depth 1), empty first-layer graph (depth 1)."""
+    res = tmp_path_factory.mktemp("summary") / "results"
+    points = [make_point(depth=2), make_point(lr=1.0), make_point(init="zero")]
+    deep = write_run(res, points[0], seed=0)
+    diverged = write_run(res, points[1], diverge_at=5, seed=1)
+    empty = write_run(res, points[2], empty_layers=(0,), seed=2)
+    write_sweep_table({run_id(p): p for p in points}, res / "sweep.tsv")
+    ids = sorted(run_id(p) for p in points)
+    files = dict(sweep=res / "sweep.tsv", stores=[res / "runs" / r / "snapshots.zarr" for r in ids],
+                 branches=[res / "branches" / f"{r}.tsv" for r in ids],
+                 events=[res / "branching" / f"{r}.events.tsv" for r in ids])
+    df = make_summary(files["sweep"], files["stores"], files["branches"], files["events"], res / "summary.tsv")
+    return dict(res=res, df=df, deep=deep, diverged=diverged, empty=empty, files=files)
+
+
+def test_columns_follow_the_contract(sweep):
+    df = sweep["df"]
+    layer_cols = [f"layer{i}_{m}" for i in range(3) for m in LAYER_METRICS]
+    assert list(df.columns) == ["run_id", *POINT_DEFAULTS, *RUN_COLUMNS, *layer_cols]
+    assert len(df) == 3 and df["run_id"].is_unique
+
+
+def test_types_are_stable_through_the_file(sweep):
+    df, back = sweep["df"], read_summary(sweep["res"] / "summary.tsv")
+    expected = summary_dtypes(df.columns)
+    assert {c: str(t) for c, t in back.dtypes.items()} == expected
+    assert {c: str(t) for c, t in df.dtypes.items()} == expected
+    pd.testing.assert_frame_equal(df, back)
+    assert expected["lr"] == "float64" and expected["batch_size"] == "Int64" and expected["init"] == "string"
+    assert expected["bias"] == "boolean" and expected["layer1_branches"] == "Int64"
+    assert expected["layer0_first_branch_epoch"] == "float64" and expected["diverged"] == "boolean"
+
+
+def test_values_flags_and_missing_layers(sweep):
+    df = sweep["df"].set_index("run_id")
+    deep, div, empty = df.loc[sweep["deep"]], df.loc[sweep["diverged"]], df.loc[sweep["empty"]]
+    assert deep["n_layers"] == 3 and deep["layer2_branches"] == 10 and deep["layer0_branches"] == 2
+    assert deep["final_epoch"] == 4.0 and deep["final_test_acc"] == pytest.approx(0.95 * (0.1 + 0.8 / (1 + np.exp(-6))))
+    assert deep["layer0_first_branch_epoch"] == 2.0 and deep["layer0_first_jump_epoch"] == 2.0
+    assert not deep["diverged"] and not deep["empty_graphs"]
+    assert div["diverged"] and div["diverged_at_step"] == 50 and np.isinf(div["final_train_loss"])
+    assert pd.isna(div["layer2_branches"]) and pd.isna(div["layer2_empty"]), "a layer the run lacks is NA"
+    assert empty["empty_graphs"] and empty["layer0_empty"] and not empty["layer1_empty"]
+    assert np.isnan(empty["layer0_first_branch_epoch"])
+
+
+def test_non_finite_final_loss_flags_a_run_even_without_the_attr(tmp_path):
+    res = tmp_path / "results"
+    point = make_point()
+    rid = write_run(res, point, diverge_at=7, flag_diverged=False)
+    write_sweep_table({rid: point}, res / "sweep.tsv")
+    df = build_summary(res / "sweep.tsv", [res / "runs" / rid / "snapshots.zarr"], [res / "branches" / f"{rid}.tsv"])
+    assert df["diverged"].tolist() == [True]
+    assert df["diverged_at_step"].isna().all()
+
+
+def test_boolean_spellings_and_long_form(sweep, tmp_path):
+    df = sweep["df"]
+    path = tmp_path / "s.tsv"
+    raw = df.astype(object).where(df.notna(), "NA")
+    raw["diverged"] = ["1", "0", "false"]
+    raw["layer0_empty"] = ["True", "false", "0"]
+    raw.to_csv(path, sep="\t", index=False)
+    back = read_summary(path)
+    assert back["diverged"].tolist() == [True, False, False]
+    assert back["layer0_empty"].tolist() == [True, False, False]
+    long = summary_long(df)
+    assert len(long) == 2 + 2 + 3  # one row per (run, layer)
+    assert set(long["layer_role"]) == {"hidden 1", "hidden 2", "output"}
+    out = long[long["layer_role"] == "output"]
+    assert (out["branches"] == 10).all()

@@ -1,0 +1,13 @@
+"""Write results/summary.tsv: one row per run with parameters, final metrics, flags, graph metrics."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
+
+from topolearn.logutil import logged  # noqa: E402
+from topolearn.summary import make_summary  # noqa: E402
+
+with logged(snakemake.log[0], "w"):  # noqa: F821
+    i = snakemake.input  # noqa: F821
+    df = make_summary(i.sweep, i.stores, i.branches, i.events, snakemake.output[0])  # noqa: F821
+    print(f"{len(df)} runs, {int(df['diverged'].sum())} diverged, {int(df['empty_graphs'].sum())} with empty graphs")

@@ -1,0 +1,97 @@
+"""Mapper learning graphs: read the mapper stage's JSON and draw a graph so a tree reads as a tree.
+
+Layout: x is the node's mean epoch (time flows left to right), y comes from a tidy-tree layout of a
+BFS spanning tree rooted at the earliest node, so branches fan out and never cross. Edges outside
+the spanning tree (cycles) are still drawn.
+"""
+
+import json
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from . import theme
+
+EPOCH_KEYS = ("mean_epoch", "epoch_mean", "epoch")
+
+
+def load_graph(path, epochs=None) -> tuple[nx.Graph, dict]:
+    """The graph (node attrs `epoch`, `size`) and the JSON's metrics (e.g. `branches`).
+
+    Node epochs come from the JSON, else from the members' snapshots through `epochs`.
+    """
+    data = json.loads(Path(path).read_text())
+    g = nx.Graph()
+    nodes = data.get("nodes") or {}
+    items = nodes.items() if isinstance(nodes, dict) else (
+        (n.get("id", n.get("name", k)), n) for k, n in enumerate(nodes))
+    for name, node in items:
+        members = node if isinstance(node, list) else node.get("members", [])
+        g.add_node(str(name), epoch=_node_epoch(node, members, epochs),
+                   size=int(node.get("size", len(members)) if isinstance(node, dict) else len(members)))
+    for a, b in _edges(data.get("edges", data.get("links", []))):
+        if str(a) in g and str(b) in g:
+            g.add_edge(str(a), str(b))
+    info = dict(data.get("metrics") or {})
+    return g, info
+
+
+def _edges(edges):
+    if isinstance(edges, dict):  # KeplerMapper's adjacency form {node: [neighbours]}
+        return [(a, b) for a, bs in edges.items() for b in bs]
+    return [(e["source"], e["target"]) if isinstance(e, dict) else tuple(e[:2]) for e in edges]
+
+
+def _node_epoch(node, members, epochs) -> float:
+    if isinstance(node, dict):
+        for key in EPOCH_KEYS:
+            if node.get(key) is not None:
+                return float(node[key])
+    snaps = [m[1] if isinstance(m, (list, tuple)) else m.get("snapshot") for m in members
+             if isinstance(m, (list, tuple, dict))]
+    if epochs is not None and snaps:
+        return float(np.mean(np.asarray(epochs)[np.asarray(snaps, dtype=int)]))
+    return float("nan")
+
+
+def tree_layout(g: nx.Graph) -> dict:
+    """{node: (x=epoch, y)}: leaves of each component's BFS tree on consecutive rows."""
+    x = {n: g.nodes[n]["epoch"] for n in g}
+    depth_x = any(not np.isfinite(v) for v in x.values())
+    pos, row = {}, 0.0
+    comps = sorted(nx.connected_components(g), key=lambda c: min((x[n], n) for n in c))
+    for comp in comps:
+        root = min(comp, key=lambda n: (x[n], n))
+        tree = nx.bfs_tree(g.subgraph(comp), root)
+        if depth_x:  # no epochs in the JSON: fall back to BFS depth
+            x.update(nx.single_source_shortest_path_length(tree, root))
+        y = {}
+        for node in nx.dfs_postorder_nodes(tree, root):
+            kids = list(tree.successors(node))
+            if kids:
+                y[node] = float(np.mean([y[k] for k in kids]))
+            else:
+                y[node] = row
+                row += 1.0
+        pos.update({n: (float(x[n]), y[n]) for n in comp})
+        row += 1.0  # a blank row between components
+    return pos
+
+
+def draw_graph(ax, g: nx.Graph, norm):
+    """Draw on `ax`; returns the node scatter (for a shared epoch colorbar)."""
+    pos = tree_layout(g)
+    for a, b in g.edges:
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        ax.plot([x0, x1], [y0, y1], color="0.6", lw=0.7, zorder=1)
+    names = list(g)
+    xy = np.array([pos[n] for n in names])
+    size = np.array([g.nodes[n]["size"] for n in names], dtype=float)
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=[g.nodes[n]["epoch"] for n in names], cmap=theme.EPOCH_CMAP,
+                    norm=norm, s=6 + 40 * np.sqrt(size / max(size.max(), 1)), lw=0.3, edgecolor="0.2",
+                    zorder=2)
+    ax.set_xlabel("mean epoch of node members")
+    ax.set_yticks([])
+    ax.spines["left"].set_visible(False)
+    return sc

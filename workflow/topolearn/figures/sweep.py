@@ -1,0 +1,236 @@
+"""Sweep figures: branch counts against the swept parameters, first branching against accuracy
+jumps, final accuracy against branch counts, every run's accuracy curve, and the InPCA embedding.
+
+Diverged runs and empty learning graphs are left out of the branch statistics with a note on the
+figure; diverged runs' curves are drawn dashed.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import MaxNLocator
+
+from ..config import POINT_DEFAULTS
+from ..store import read_metrics
+from ..summary import open_checked, read_summary, summary_long
+from . import SWEEP_FIGURES, theme
+
+MAIN_AXES = ("lr", "batch_size", "depth", "init")  # always shown, even with a single value
+MAX_LEGEND_RUNS = 10
+
+
+def varied_fields(summary: pd.DataFrame) -> list[str]:
+    """Point fields with more than one value across the sweep. Seeds are left out (they give the
+    CIs), and so are fields that only vary by not applying (init_std is NA for a zero init)."""
+    return [f for f in POINT_DEFAULTS if f != "seed" and f in summary and summary[f].nunique(dropna=True) > 1]
+
+
+def run_labels(summary: pd.DataFrame) -> dict:
+    """{run_id: "init=zero, lr=0.5"} from the varied fields (the run id when nothing varies)."""
+    fields = varied_fields(summary) + (["seed"] if summary["seed"].nunique() > 1 else [])
+    return {r["run_id"]: ", ".join(f"{f}={_fmt(r[f])}" for f in fields) or r["run_id"]
+            for _, r in summary.iterrows()}
+
+
+def _fmt(v) -> str:
+    return "NA" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _role_order(long: pd.DataFrame) -> list[str]:
+    hidden = sorted({r for r in long["layer_role"] if r != "output"}, key=lambda r: int(r.split()[-1]))
+    return hidden + (["output"] if (long["layer_role"] == "output").any() else [])
+
+
+def usable_layers(summary: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """(run, layer) rows fit for branch statistics, and a note on what was left out."""
+    long = summary_long(summary)
+    bad_run = long["diverged"].fillna(False).astype(bool)
+    empty = long["empty"].fillna(False).astype(bool)
+    keep = long[~bad_run & ~empty]
+    notes = []
+    if bad_run.any():
+        notes.append(f"{long.loc[bad_run, 'run_id'].nunique()} diverged run(s) left out")
+    if (empty & ~bad_run).any():
+        notes.append(f"{int((empty & ~bad_run).sum())} empty learning graph(s) left out")
+    return keep, "; ".join(notes)
+
+
+def _footnote(fig, text: str) -> None:
+    if text:  # supxlabel: constrained layout keeps room for it below the axes
+        fig.supxlabel(text, fontsize=7, color="C3", x=0.01, ha="left")
+
+
+# ---------------------------------------------------------------- branch statistics
+
+
+def plot_branches_vs_params(summary: pd.DataFrame):
+    axes_fields = list(MAIN_AXES) + [f for f in varied_fields(summary) if f not in MAIN_AXES]
+    fig = theme.new_figure(theme.PANEL * len(axes_fields) + 0.6, theme.PANEL + 0.4)
+    axes = np.atleast_1d(fig.subplots(1, len(axes_fields), sharey=True))
+    data, left_out = usable_layers(summary)
+    order = _role_order(data) if len(data) else []
+    colors = dict(zip(order, theme.palette(len(order))))
+    for ax, field in zip(axes, axes_fields):
+        d = data.dropna(subset=["branches"]).assign(_x=lambda x: x[field].map(_fmt))
+        if d.empty:
+            theme.note(ax, "no branch counts\n(all runs diverged or graphs empty)")
+            ax.set_title(field, fontsize=9)
+            continue
+        values = sorted(d[field].dropna().unique(), key=lambda v: (isinstance(v, str), v))
+        x_order = [_fmt(v) for v in values] + (["NA"] if d[field].isna().any() else [])
+        sns.pointplot(d, x="_x", y="branches", hue="layer_role", order=x_order, hue_order=order, palette=colors,
+                      errorbar=("ci", 95), seed=0, dodge=0.3 if len(order) > 1 else False, ax=ax,
+                      markersize=4, linewidth=1, err_kws={"linewidth": 1}, legend=ax is axes[-1])
+        single = summary[field].nunique(dropna=False) == 1
+        ax.set(xlabel=field + (" (learning rate)" if field == "lr" else ""), ylabel="branches")
+        ax.set_title(field + (" (single value)" if single else ""), fontsize=9)
+    if axes[-1].get_legend():
+        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1, 1), title="layer", frameon=False, fontsize=7)
+    fig.suptitle("Learning-graph branches per layer against the swept parameters (mean, 95 % CI)", fontsize=10)
+    _footnote(fig, left_out)
+    return fig
+
+
+def plot_branch_vs_jump(summary: pd.DataFrame):
+    fig = theme.new_figure(theme.PANEL + 1.6, theme.PANEL + 0.4)
+    ax = fig.add_subplot()
+    data, left_out = usable_layers(summary)
+    d = data.dropna(subset=["first_branch_epoch", "first_jump_epoch"])
+    missing = len(data) - len(d)
+    if d.empty:
+        theme.note(ax, "no layer with both a branching event\nand a paired accuracy jump")
+    else:
+        order = _role_order(d)
+        sns.scatterplot(d, x="first_branch_epoch", y="first_jump_epoch", hue="layer_role", hue_order=order,
+                        palette=dict(zip(order, theme.palette(len(order)))), style="layer_role", s=30, ax=ax)
+        lo = float(np.nanmin(d[["first_branch_epoch", "first_jump_epoch"]].to_numpy()))
+        hi = float(np.nanmax(d[["first_branch_epoch", "first_jump_epoch"]].to_numpy()))
+        ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--", label="same epoch")
+        ax.legend(loc="upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=7, title="layer")
+    ax.set(xlabel="first branching (epoch)", ylabel="paired accuracy jump (epoch)")
+    fig.suptitle("Does branching coincide with accuracy jumps?", fontsize=10)
+    notes = [left_out] + ([f"{missing} layer(s) without a branching event or jump"] if missing else [])
+    _footnote(fig, "; ".join(n for n in notes if n))
+    return fig
+
+
+def plot_accuracy_vs_branches(summary: pd.DataFrame):
+    data, left_out = usable_layers(summary)
+    order = _role_order(data) if len(data) else ["output"]
+    fig = theme.new_figure(theme.PANEL * len(order) + 0.4, theme.PANEL + 0.4)
+    axes = np.atleast_1d(fig.subplots(1, len(order), sharey=True))
+    for ax, role, color in zip(axes, order, theme.palette(len(order))):
+        d = data[data["layer_role"] == role].dropna(subset=["branches", "final_test_acc"])
+        d = d.astype({"branches": float})
+        if d.empty:
+            theme.note(ax, "no runs to show")
+        else:
+            sns.regplot(d, x="branches", y="final_test_acc", ax=ax, color=color, fit_reg=d["branches"].nunique() > 1,
+                        ci=None, scatter_kws={"s": 18, "alpha": 0.8}, line_kws={"lw": 1})
+            lo, hi = d["branches"].min(), d["branches"].max()
+            ax.set_xlim(lo - 1, hi + 1)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlabel="branches of the learning graph", ylabel="final test accuracy", ylim=(0, 1.02))
+        ax.set_title(role, fontsize=9)
+    fig.suptitle("Final test accuracy against branch count", fontsize=10)
+    _footnote(fig, left_out)
+    return fig
+
+
+# ---------------------------------------------------------------- curves of the whole sweep
+
+
+def plot_accuracy_curves(summary: pd.DataFrame, stores):
+    labels = run_labels(summary)
+    diverged = dict(zip(summary["run_id"], summary["diverged"].fillna(False).astype(bool)))
+    fig = theme.new_figure(2 * theme.PANEL + 2.2, theme.PANEL + 0.3)
+    ax_train, ax_test = fig.subplots(1, 2, sharey=True)
+    paths = {Path(s).parent.name: s for s in stores}
+    ids = [r for r in summary["run_id"] if r in paths]
+    for rid, color in zip(ids, theme.palette(max(len(ids), 1))):
+        m = read_metrics(open_checked(paths[rid]))
+        style = "--" if diverged.get(rid) else "-"
+        label = labels[rid] + (" (diverged)" if diverged.get(rid) else "")
+        for ax, split in ((ax_train, "train"), (ax_test, "test")):
+            ax.plot(m["epoch"], m[f"{split}_acc"], style, color=color, lw=1, label=label)
+    for ax, split in ((ax_train, "train"), (ax_test, "test")):
+        ax.set(xlabel="epoch", ylabel="accuracy", title=f"{split} accuracy", ylim=(0, 1.02))
+    if not ids:
+        theme.note(ax_test, "no runs")
+    elif len(ids) <= MAX_LEGEND_RUNS:
+        ax_test.legend(loc="upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=7)
+    else:
+        ax_test.text(0.98, 0.02, f"{len(ids)} runs", transform=ax_test.transAxes, ha="right", fontsize=7)
+    fig.suptitle("Accuracy of every run of the sweep", fontsize=10)
+    return fig
+
+
+# ---------------------------------------------------------------- InPCA
+
+
+def plot_inpca(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame):
+    groups = list(dict.fromkeys(coords["group"])) or ["none"]
+    fig = theme.new_figure(3 * theme.PANEL + 2.2, theme.PANEL * len(groups) + 0.3)
+    labels = run_labels(summary) if len(summary) else {}
+    for g, group in enumerate(groups):
+        ax2 = fig.add_subplot(len(groups), 3, 3 * g + 1)
+        axp = fig.add_subplot(len(groups), 3, 3 * g + 2)
+        ax3 = theme.add_3d(fig, len(groups), 3, 3 * g + 3)
+        c = coords[coords["group"] == group]
+        pts = c[c["kind"] == "checkpoint"]
+        if pts.empty or "inpca2" not in c:
+            for ax in (ax2, ax3, axp):
+                theme.note(ax, "no finite predictions to embed")
+            continue
+        has3 = "inpca3" in c
+        runs = list(dict.fromkeys(pts["run_id"]))
+        for rid, color in zip(runs, theme.palette(len(runs))):
+            r = pts[pts["run_id"] == rid].sort_values("epoch")
+            lab = labels.get(rid, rid) if len(runs) <= MAX_LEGEND_RUNS else None
+            ax2.plot(r["inpca1"], r["inpca2"], "-o", color=color, ms=2, lw=0.8, label=lab)
+            ax3.plot(r["inpca1"], r["inpca2"], r["inpca3"] if has3 else 0 * r["inpca1"], "-", color=color, lw=0.8)
+            axp.plot(r["epoch"], r["progress"], "-", color=color, lw=1)
+        for kind, marker in (("ignorance", "X"), ("truth", "*")):
+            lm = c[c["kind"] == kind]
+            ax2.scatter(lm["inpca1"], lm["inpca2"], marker=marker, s=90, color="0.1", zorder=3)
+            for _, row in lm.iterrows():
+                ax2.annotate(kind, (row["inpca1"], row["inpca2"]), textcoords="offset points", xytext=(4, 4),
+                             fontsize=7)
+            ax3.scatter(lm["inpca1"], lm["inpca2"], lm["inpca3"] if has3 else 0, marker=marker, s=60, color="0.1")
+        s = stress[stress["group"] == group].set_index("dim")["explained_stress"]
+        ev = stress[stress["group"] == group].set_index("dim")["eigenvalue"]
+        ax2.set(xlabel=_dim_label(1, ev), ylabel=_dim_label(2, ev))
+        ax2.set_title(f"{group}: top 2 explain {100 * s.get(2, np.nan):.0f} % of stress", fontsize=9, loc="left")
+        ax3.set(xlabel="InPCA 1", ylabel="InPCA 2", zlabel="InPCA 3")
+        ax3.set_title(f"top 3: {100 * s.get(3, np.nan):.0f} % of stress", fontsize=9)
+        axp.set(xlabel="epoch", ylabel="progress ignorance \u2192 truth", ylim=(-0.02, 1.02))
+        axp.set_title("progress along the geodesic", fontsize=9)
+        if len(runs) <= MAX_LEGEND_RUNS:
+            ax2.legend(fontsize=6, frameon=False, loc="best")
+    fig.suptitle("InPCA of prediction trajectories (Bhattacharyya distance on the probe set)", fontsize=10)
+    return fig
+
+
+def _dim_label(j: int, ev: pd.Series) -> str:
+    lam = ev.get(j, np.nan)
+    return f"InPCA {j} ({'time-like, ' if lam < 0 else ''}\u03bb={lam:.2g})"
+
+
+# ---------------------------------------------------------------- the rule's entry point
+
+
+def render_sweep_figures(summary_tsv, coords_tsv, stress_tsv, stores, outdir, formats=("png", "svg"),
+                         dpi=120) -> list[Path]:
+    summary = read_summary(summary_tsv)
+    coords = pd.read_csv(coords_tsv, sep="\t", keep_default_na=False, na_values=["NA"])
+    stress = pd.read_csv(stress_tsv, sep="\t")
+    figs = {
+        "branches_vs_params": lambda: plot_branches_vs_params(summary),
+        "branch_vs_jump": lambda: plot_branch_vs_jump(summary),
+        "accuracy_vs_branches": lambda: plot_accuracy_vs_branches(summary),
+        "accuracy_curves": lambda: plot_accuracy_curves(summary, stores),
+        "inpca": lambda: plot_inpca(coords, stress, summary),
+    }
+    return theme.render_all(figs, SWEEP_FIGURES, outdir, formats, dpi)

@@ -1,0 +1,312 @@
+"""Learning graphs: KeplerMapper graphs of one layer's weight history (Gabella et al. 2019).
+
+Every neuron at every snapshot is a point (its incoming weights); the layer's history is a cloud of
+n_snapshots x n_neurons points. Optional PCA, a 1-D lens, a KeplerMapper cover of the lens range and
+DBSCAN in each interval give the nodes; nodes sharing points are joined.
+"""
+
+import json
+import logging
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import kmapper as km
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import DBSCAN
+from sklearn.decomposition import PCA
+
+from .graphs import analyze_graph
+from .store import open_store, read_metrics, read_weights
+
+log = logging.getLogger(__name__)
+
+LENSES = ("l2norm_pca", "l2norm", "epoch", "pc1")
+SCHEMA = "topolearn.mapper/1"
+
+
+@dataclass
+class Cloud:
+    """A layer's history as points: row p is neuron `neuron[p]` at snapshot `snapshot[p]`."""
+
+    points: np.ndarray  # (S*N, D)
+    neuron: np.ndarray  # (S*N,)
+    snapshot: np.ndarray  # (S*N,)
+    epoch: np.ndarray  # (S*N,)
+    n_neurons: int
+    n_snapshots: int
+
+
+def layer_cloud(weights: np.ndarray, epochs: np.ndarray) -> Cloud:
+    """(S, N, D) weights and (S,) epochs -> S*N points, snapshot-major (point = s * N + n)."""
+    s, n, d = weights.shape
+    snapshot = np.repeat(np.arange(s), n)
+    return Cloud(points=weights.reshape(s * n, d), neuron=np.tile(np.arange(n), s), snapshot=snapshot,
+                 epoch=np.asarray(epochs, dtype=float)[snapshot], n_neurons=n, n_snapshots=s)
+
+
+def reduce(points: np.ndarray, n_components: int | None) -> tuple[np.ndarray, dict]:
+    """PCA to at most `n_components` dims (clouds are centered by PCA); None keeps the raw weights."""
+    if n_components is None:
+        return points, {"pca_components": None, "pca_explained_variance": None}
+    k = max(1, min(n_components, points.shape[0], points.shape[1]))
+    pca = PCA(n_components=k, random_state=0)
+    coords = pca.fit_transform(points)
+    return coords, {"pca_components": int(k),
+                    "pca_explained_variance": float(np.nan_to_num(pca.explained_variance_ratio_.sum()))}
+
+
+def compute_lens(kind: str, cloud: Cloud, coords: np.ndarray, pca_used: bool) -> np.ndarray:
+    """The 1-D filter. l2norm_pca is the paper's: distance from the cloud mean in PCA coordinates."""
+    if kind == "l2norm_pca":
+        centered = coords if pca_used else coords - coords.mean(axis=0)
+        return np.linalg.norm(centered, axis=1)
+    if kind == "l2norm":
+        return np.linalg.norm(cloud.points, axis=1)
+    if kind == "epoch":
+        return cloud.epoch.copy()
+    if kind == "pc1":
+        if pca_used:
+            return np.asarray(coords[:, 0], dtype=float)
+        return PCA(n_components=1, random_state=0).fit_transform(cloud.points)[:, 0]
+    raise ValueError(f"unknown lens {kind!r}; allowed: {', '.join(LENSES)}")
+
+
+def auto_eps(coords: np.ndarray, n_neurons: int, percentile: float) -> float:
+    """DBSCAN eps from the data: a percentile of the distances every neuron moves between
+    consecutive snapshots (in the clustering space).
+
+    With eps at least a step, DBSCAN chains each neuron's trajectory within a cover interval
+    instead of shattering it into noise; the paper's hand-set eps (0.1/0.2/0.5) are close to the
+    largest steps of its runs. Steps of 0 (neurons at rest) are ignored.
+    """
+    x = np.asarray(coords, dtype=np.float64).reshape(-1, n_neurons, coords.shape[1])
+    steps = np.linalg.norm(np.diff(x, axis=0), axis=2).ravel()
+    steps = steps[steps > 0]
+    return float(np.percentile(steps, percentile)) if len(steps) else 1e-12
+
+
+class CompactDBSCAN(BaseEstimator, ClusterMixin):
+    """sklearn's DBSCAN(eps, min_samples) on a cloud compacted to cells of diameter eps * resolution.
+
+    Learning clouds are clumpy (all neurons together for many snapshots after a zero or tiny
+    init): plain DBSCAN then lists ~n^2 neighbours and is slow and memory-hungry. Points sharing
+    a cell are replaced by one weighted point (DBSCAN's sample_weight counts them as neighbours),
+    which changes the result only for pairs whose distance is within 2 * resolution * eps of eps.
+    """
+
+    def __init__(self, eps: float = 0.5, min_samples: int = 2, resolution: float = 1e-2):
+        self.eps = eps
+        self.min_samples = min_samples
+        self.resolution = resolution
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        side = self.eps * self.resolution / np.sqrt(X.shape[1])
+        scaled = X / side if len(X) else X
+        if len(X) and np.isfinite(scaled).all() and np.abs(scaled).max() < 2.0**62:
+            _, first, inverse, counts = np.unique(np.floor(scaled).astype(np.int64), axis=0, return_index=True,
+                                                  return_inverse=True, return_counts=True)
+        else:  # cells too fine to index: cluster the points as they are
+            first, inverse, counts = np.arange(len(X)), np.arange(len(X)), np.ones(len(X), dtype=int)
+        db = DBSCAN(eps=self.eps, min_samples=self.min_samples).fit(X[first], sample_weight=counts)
+        self.labels_ = db.labels_[inverse.ravel()]
+        return self
+
+
+class PointIndexNerve(km.GraphNerve):
+    """KeplerMapper's graph nerve built from a point -> nodes index.
+
+    kmapper's own compares all node pairs (quadratic in nodes); here only nodes that share a point
+    are ever compared, which is linear in (points x nodes per point).
+    """
+
+    def compute(self, nodes):
+        names = list(nodes)
+        holders: dict[int, list[int]] = {}
+        for i, name in enumerate(names):
+            for p in nodes[name]:
+                holders.setdefault(p, []).append(i)
+        shared = Counter(pair for h in holders.values() if len(h) > 1 for pair in combinations(sorted(h), 2))
+        result: dict[str, list[str]] = {}
+        for (i, j), count in sorted(shared.items()):
+            if count >= self.min_intersection:
+                result.setdefault(names[i], []).append(names[j])
+        edges = [[a, b] for a in result for b in result[a]]
+        return result, [[n] for n in nodes] + edges
+
+
+def _effective_intervals(lens: np.ndarray, intervals: int, warn: list) -> int:
+    if np.ptp(lens) == 0 and intervals > 1:
+        warn.append("lens is constant over the cloud: using a single interval")
+        return 1
+    return intervals
+
+
+def learning_graph(weights: np.ndarray, epochs: np.ndarray, params: dict, threshold: float):
+    """The learning graph of one layer: (JSON document, KeplerMapper graph, cloud).
+
+    params: pca, lens, intervals, overlap, eps (number or "auto"), eps_percentile, min_samples.
+    threshold: branch significance, as a fraction of the run's epoch range (see graphs.py).
+    """
+    warn: list[str] = []
+    cloud = layer_cloud(weights, epochs)
+    coords, pca_info = reduce(cloud.points, params["pca"])
+    lens = compute_lens(params["lens"], cloud, coords, params["pca"] is not None)
+    eps = params["eps"]
+    eps_used = auto_eps(coords, cloud.n_neurons, params["eps_percentile"]) if eps == "auto" else float(eps)
+    intervals = _effective_intervals(lens, params["intervals"], warn)
+    mapper = km.KeplerMapper(verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        graph = mapper.map(lens[:, None], X=coords,
+                           clusterer=CompactDBSCAN(eps=eps_used, min_samples=params["min_samples"]),
+                           cover=km.Cover(n_cubes=intervals, perc_overlap=params["overlap"]),
+                           nerve=PointIndexNerve())
+    names = list(graph["nodes"])
+    members = [np.asarray(graph["nodes"][n], dtype=np.int64) for n in names]
+    index = {n: i for i, n in enumerate(names)}
+    edges = [(index[a], index[b]) for a, bs in graph["links"].items() for b in bs]
+    if not names:
+        warn.append(f"empty graph: no DBSCAN cluster with eps={eps_used:.4g}, min_samples="
+                    f"{params['min_samples']} in any of {intervals} intervals; lower eps/intervals "
+                    f"or raise eps")
+    epochs = np.asarray(epochs, dtype=float)
+    node_epoch = [float(cloud.epoch[m].mean()) for m in members]
+    pairs = [np.column_stack([cloud.neuron[m], cloud.snapshot[m]]) for m in members]
+    analysis = analyze_graph(pairs, node_epoch, edges, cloud.n_neurons, float(np.ptp(epochs)), threshold)
+    nodes = {}
+    for i, (name, m) in enumerate(zip(names, members)):
+        nodes[name] = {"members": pairs[i].tolist(), "size": int(len(m)), "mean_epoch": node_epoch[i],
+                       "min_epoch": float(cloud.epoch[m].min()), "max_epoch": float(cloud.epoch[m].max()),
+                       "lens_min": float(lens[m].min()), "lens_max": float(lens[m].max()),
+                       "n_neurons": int(len(np.unique(cloud.neuron[m]))),
+                       "branch": analysis["node_branch"][i]}
+    used = {**params, "intervals_used": intervals, "eps_used": eps_used, **pca_info,
+            "persistence_threshold": threshold, "min_persistence_epochs": analysis["min_persistence_epochs"],
+            "engine": f"kmapper {km.__version__}", "clusterer": "DBSCAN", "nerve": "PointIndexNerve(min_intersection=1)"}
+    doc = {"schema": SCHEMA, "n_snapshots": cloud.n_snapshots, "n_neurons": cloud.n_neurons,
+           "n_inputs": int(weights.shape[2]), "epochs": epochs.tolist(), "params": used,
+           "eps": eps_used, "empty": not names,
+           "lens_range": [float(lens.min()), float(lens.max())] if len(lens) else None,
+           "nodes": nodes, "edges": [[names[i], names[j]] for i, j in edges],
+           "metrics": {**analysis["metrics"], "empty": not names},
+           "branches": analysis["branches"], "neuron_final_branch": analysis["neuron_final_branch"],
+           "persistence": analysis["persistence"], "warnings": warn}
+    for w in warn:
+        log.warning(w)
+    return doc, graph, cloud
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def write_html(graph: dict, cloud: Cloud, path, title: str) -> None:
+    """KeplerMapper's interactive page, colored by epoch; each point's tooltip names neuron and epoch."""
+    path = Path(path)
+    if not graph["nodes"]:
+        path.write_text(f"<!doctype html><title>{title}</title><p>{title}: empty learning graph "
+                        "(no DBSCAN cluster in any interval; see the JSON's warnings).</p>\n")
+        return
+    tips = np.array([f"neuron {n}, epoch {e:.2f}" for n, e in zip(cloud.neuron, cloud.epoch)])
+    km.KeplerMapper(verbose=0).visualize(graph, color_values=cloud.epoch, color_function_name="epoch",
+                                         custom_tooltips=tips, path_html=str(path), title=title)
+
+
+def tree_layout(doc: dict) -> dict:
+    """Positions that read as a tree: x = node mean epoch, y = the node's branch lane.
+
+    Lanes follow a depth-first walk of the branch hierarchy (trunk, then each branch after the
+    one it split from), so sub-branches sit next to their parent; nodes of one lane at nearly the
+    same epoch are spread a little vertically.
+    """
+    nodes = doc["nodes"]
+    children: dict = {}
+    for b in doc["branches"]:
+        children.setdefault(b["parent"], []).append(b["branch"])
+    lane, stack = {}, sorted(children.get(None, []), reverse=True)
+    while stack:
+        b = stack.pop()
+        lane[b] = len(lane)
+        stack += sorted(children.get(b, []), key=lambda c: -c)
+    span = max(1e-9, np.ptp([v["mean_epoch"] for v in nodes.values()]) if nodes else 1.0)
+    pos, seen = {}, {}
+    for name in sorted(nodes, key=lambda n: nodes[n]["mean_epoch"]):
+        v = nodes[name]
+        y = lane.get(v["branch"], len(lane))
+        key = (y, round(v["mean_epoch"] / span * 50))
+        k = seen[key] = seen.get(key, -1) + 1
+        pos[name] = (v["mean_epoch"], y + 0.25 * ((k + 1) // 2) * (-1) ** k)
+    return pos
+
+
+def write_png(doc: dict, path, title: str, dpi: int = 120) -> None:
+    """Static drawing: tree layout in time, nodes colored by mean epoch (labeled colorbar)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    if doc["empty"]:
+        ax.text(0.5, 0.5, "empty learning graph\n(no DBSCAN cluster in any interval)", ha="center",
+                va="center", transform=ax.transAxes, color="0.35")
+        ax.set_axis_off()
+    else:
+        g = nx.Graph()
+        g.add_nodes_from(doc["nodes"])
+        g.add_edges_from(doc["edges"])
+        pos = tree_layout(doc)
+        sizes = [10 + 4 * np.sqrt(doc["nodes"][n]["size"]) for n in g.nodes]
+        colors = [doc["nodes"][n]["mean_epoch"] for n in g.nodes]
+        ep = doc["epochs"]
+        nx.draw_networkx_edges(g, pos, ax=ax, edge_color="0.6", width=0.8)
+        art = nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=colors, cmap="viridis",
+                                     vmin=min(ep), vmax=max(ep), linewidths=0.3, edgecolors="0.2")
+        fig.colorbar(art, ax=ax, shrink=0.85, pad=0.02).set_label("node mean epoch")
+        ax.set_xlabel("epoch (node mean)")
+        ax.set_ylabel("branch")
+        ax.set_yticks([])
+        ax.tick_params(left=False, labelbottom=True, bottom=True)
+        for s in ("top", "right", "left"):
+            ax.spines[s].set_visible(False)
+    m = doc["metrics"]
+    ax.set_title(f"{title}\n{m['nodes']} nodes, {m['edges']} edges, {m['branches']} branches, "
+                 f"{m['cycles']} cycles; eps={doc['eps']:.3g}", fontsize=9)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def _finite_snapshots(weights: np.ndarray, epochs: np.ndarray, warn: list):
+    """Drop snapshots with non-finite weights (a diverged run keeps what it recorded)."""
+    ok = np.isfinite(weights).all(axis=(1, 2)) & np.isfinite(epochs)
+    if not ok.all():
+        warn.append(f"dropped {int((~ok).sum())} snapshot(s) with non-finite weights")
+    return weights[ok], epochs[ok]
+
+
+def mapper_layer(store_path, layer: str, params: dict, threshold: float, json_path, html_path, png_path,
+                 run_id: str = "") -> dict:
+    """Rule entry point: learning graph of one layer of a complete store -> JSON, HTML, PNG."""
+    root = open_store(store_path)  # raises StoreError for an incomplete or damaged store
+    warn: list[str] = []
+    weights, epochs = _finite_snapshots(read_weights(root, layer), read_metrics(root)["epoch"].to_numpy(), warn)
+    for w in warn:
+        log.warning(w)
+    doc, graph, cloud = learning_graph(weights, epochs, params, threshold)
+    doc["warnings"] = warn + doc["warnings"]
+    doc = {"run_id": run_id or root.attrs.get("run_id", ""), "layer": layer, "layer_index": int(layer[5:]), **doc}
+    title = f"run {doc['run_id']} {layer}"
+    Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(json_path).write_text(json.dumps(doc, separators=(",", ":")))
+    write_html(graph, cloud, html_path, title)
+    write_png(doc, png_path, title)
+    m = doc["metrics"]
+    log.info(f"{title}: {m['nodes']} nodes, {m['edges']} edges, {m['branches']} branches, "
+             f"{m['final_branches']} final branches, first branch at epoch {m['first_branch_epoch']}, "
+             f"eps {doc['eps']:.4g}")
+    return doc

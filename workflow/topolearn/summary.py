@@ -1,0 +1,195 @@
+"""The sweep summary table (results/summary.tsv): one row per run, typed columns.
+
+Column contract (README "Figures and report"): `run_id`, every point field, the run's final
+metrics and flags (RUN_COLUMNS), then per layer i the learning-graph metrics as
+`layer{i}_{metric}` (LAYER_METRICS). Layers a run does not have are NA. `read_summary` gives the
+same dtypes back from the file.
+"""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import FLOAT_FIELDS, INT_FIELDS, POINT_DEFAULTS
+from .store import StoreError, check_store, layer_count, open_store, read_metrics
+from .sweep import read_sweep_table
+
+RUN_COLUMNS = {
+    "n_layers": "Int64",
+    "n_snapshots": "Int64",
+    "final_step": "Int64",
+    "final_epoch": "float64",
+    "final_train_loss": "float64",
+    "final_train_acc": "float64",
+    "final_test_loss": "float64",
+    "final_test_acc": "float64",
+    "diverged": "boolean",  # the store's attr, or a non-finite final loss
+    "diverged_at_step": "Int64",
+    "empty_graphs": "boolean",  # some layer's learning graph has no node
+    "wall_time_s": "float64",
+}
+LAYER_METRICS = {
+    "nodes": "Int64",
+    "edges": "Int64",
+    "components": "Int64",
+    "cycles": "Int64",
+    "leaves": "Int64",
+    "branch_points": "Int64",
+    "branches": "Int64",
+    "final_branches": "Int64",
+    "first_branch_epoch": "float64",
+    "first_jump_epoch": "float64",  # accuracy jump paired with the first branching event
+    "eps": "float64",
+    "empty": "boolean",
+}
+LAYER_COLUMN = re.compile(r"^layer(\d+)_(\w+)$")
+
+
+def point_dtypes() -> dict:
+    def dtype(field):
+        if field in FLOAT_FIELDS:
+            return "float64"
+        if field in INT_FIELDS:
+            return "Int64"
+        return "boolean" if isinstance(POINT_DEFAULTS[field], bool) else "string"
+
+    return {"run_id": "string", **{f: dtype(f) for f in POINT_DEFAULTS}}
+
+
+def summary_dtypes(columns) -> dict:
+    """dtype of every summary column (layer columns recognized by name)."""
+    known = {**point_dtypes(), **RUN_COLUMNS}
+    out = {}
+    for col in columns:
+        m = LAYER_COLUMN.match(col)
+        out[col] = LAYER_METRICS.get(m.group(2), "float64") if m else known.get(col, "string")
+    return out
+
+
+def open_checked(path):
+    """Open a store after the cheap check (existence, complete, sizes), without reading all chunks."""
+    reason = check_store(path)
+    if reason:
+        raise StoreError(reason)
+    return open_store(path, verify=False)
+
+
+def run_row(store_path) -> dict:
+    """Final metrics and flags of one run, from its store."""
+    root = open_checked(store_path)
+    attrs = dict(root.attrs)
+    m = read_metrics(root)
+    last = m.iloc[-1] if len(m) else pd.Series(np.nan, index=m.columns)
+    final_loss = last[["train_loss", "test_loss"]].to_numpy(float)
+    return {
+        "run_id": attrs.get("run_id", Path(store_path).parent.name),
+        "n_layers": layer_count(root),
+        "n_snapshots": len(m),
+        "final_step": last.get("step"),
+        "final_epoch": last.get("epoch"),
+        **{f"final_{k}": last.get(k) for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
+        "diverged": bool(attrs.get("diverged")) or not np.isfinite(final_loss).all(),
+        "diverged_at_step": attrs.get("diverged_at_step"),
+        "wall_time_s": attrs.get("wall_time_s"),
+    }
+
+
+def layer_rows(branches_tsv, events_tsv=None) -> dict:
+    """{layer{i}_{metric}: value} from one run's branch table (and branching events)."""
+    out = {}
+    df = pd.read_csv(branches_tsv, sep="\t", keep_default_na=False, na_values=["NA", "nan", "NaN", ""])
+    jumps = _first_jumps(events_tsv)
+    for _, row in df.iterrows():
+        i = int(row["layer_index"]) if "layer_index" in row else int(str(row["layer"]).removeprefix("layer"))
+        for metric in LAYER_METRICS:
+            out[f"layer{i}_{metric}"] = row.get(metric, pd.NA)
+        out[f"layer{i}_first_jump_epoch"] = jumps.get(f"layer{i}", np.nan)
+    return out
+
+
+def _first_jumps(events_tsv) -> dict:
+    """{layer: jump_epoch of the layer's earliest branching event}."""
+    if events_tsv is None or not Path(events_tsv).is_file() or Path(events_tsv).stat().st_size == 0:
+        return {}
+    ev = pd.read_csv(events_tsv, sep="\t", keep_default_na=False, na_values=["NA", "nan", "NaN", ""])
+    if ev.empty or "jump_epoch" not in ev:
+        return {}
+    first = ev.sort_values("branch_epoch").groupby("layer", sort=False).first()
+    return first["jump_epoch"].astype(float).to_dict()
+
+
+def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None) -> pd.DataFrame:
+    """One row per run of the sweep table; stores/branch tables are matched by run id (path)."""
+    sweep = read_sweep_table(sweep_tsv)
+    by_run = {Path(s).parent.name: {**run_row(s)} for s in stores}
+    events = {Path(e).name.split(".")[0]: e for e in (events_tsvs or [])}
+    for b in branches_tsvs:
+        rid = Path(b).stem
+        by_run.setdefault(rid, {}).update(layer_rows(b, events.get(rid)))
+    rows = []
+    for _, p in sweep.iterrows():
+        extra = by_run.get(p["run_id"], {})
+        rows.append({**p.to_dict(), **{k: v for k, v in extra.items() if k != "run_id"}})
+    df = pd.DataFrame(rows)
+    n_layers = max([int(c.group(1)) + 1 for c in map(LAYER_COLUMN.match, df.columns) if c] or [0])
+    layer_cols = [f"layer{i}_{m}" for i in range(n_layers) for m in LAYER_METRICS]
+    cols = ["run_id", *POINT_DEFAULTS, *RUN_COLUMNS, *layer_cols]
+    df = df.reindex(columns=cols)
+    empty = df[[f"layer{i}_empty" for i in range(n_layers)]].apply(_to_bool)
+    df["empty_graphs"] = empty.fillna(False).any(axis=1) if n_layers else False
+    return _typed(df)
+
+
+def _to_bool(col: pd.Series) -> pd.Series:
+    """True/False, 1/0, "True"/"false" (any spelling a TSV writer used) -> boolean."""
+    m = {"true": True, "false": False, "1": True, "0": False, "1.0": True, "0.0": False}
+    return col.map(lambda v: pd.NA if pd.isna(v) else m.get(str(v).strip().lower(), pd.NA)).astype("boolean")
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    for col, dtype in summary_dtypes(df.columns).items():
+        if dtype == "boolean":
+            df[col] = _to_bool(df[col])
+        elif dtype == "Int64":
+            df[col] = pd.to_numeric(df[col], errors="coerce").round().astype("Int64")
+        elif dtype == "float64":
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+        else:
+            df[col] = df[col].astype("string")
+    return df
+
+
+def write_summary(df: pd.DataFrame, path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, sep="\t", index=False, na_rep="NA")
+
+
+def read_summary(path) -> pd.DataFrame:
+    df = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["NA"], dtype=str)
+    return _typed(df)
+
+
+def summary_long(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, layer): the point fields and run columns plus `layer`, `layer_index`,
+    `layer_role` (hidden 1.., output) and every layer metric without its prefix."""
+    base = [c for c in df.columns if not LAYER_COLUMN.match(c)]
+    n_layers = max([int(m.group(1)) + 1 for m in map(LAYER_COLUMN.match, df.columns) if m] or [0])
+    parts = []
+    for i in range(n_layers):
+        cols = {f"layer{i}_{m}": m for m in LAYER_METRICS if f"layer{i}_{m}" in df}
+        part = df[base + list(cols)].rename(columns=cols)
+        part = part[part["n_layers"].fillna(0) > i].assign(layer=f"layer{i}", layer_index=i)
+        part["layer_role"] = np.where(part["n_layers"] - 1 == i, "output", f"hidden {i + 1}")
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=base + ["layer", "layer_index", "layer_role", *LAYER_METRICS])
+    return pd.concat(parts, ignore_index=True)
+
+
+def make_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, out) -> pd.DataFrame:
+    """The rule's entry point: build and write results/summary.tsv."""
+    df = build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs)
+    write_summary(df, out)
+    return df
