@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +22,14 @@ SETUP = ROOT / ".ci" / "slurm" / "setup.sh"
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}  # local runs: no job id
 
 # Two points over tests/configs/tiny.yaml's net (digits, 64-8-10, sigmoid, sgd):
-#   slow: 60 epochs x 23 updates, 40 snapshots, a checkpoint every 4: seconds of training, long
+#   slow: 30 epochs x 23 updates, 40 snapshots, a checkpoint every 4: seconds of training, long
 #         enough to cancel a job between its first checkpoint and its end;
 #   diverging: relu with lr 1e15 overflows at update 2 (log-spaced snapshots record updates 0, 1).
 SWEEP = {
     "checkpoint_every": 4,
     "sweep": {
         "base": {"dataset": "digits", "depth": 1, "width": 8, "activation": "sigmoid", "optimizer": "sgd",
-                 "init": "normal", "lr": 0.5, "batch_size": 64, "epochs": 60, "snapshots": 40,
+                 "init": "normal", "lr": 0.5, "batch_size": 64, "epochs": 30, "snapshots": 40,
                  "probe_size": 50, "seed": 1},
         "points": [{"activation": "relu", "init": "kaiming", "lr": 1.0e15, "epochs": 4, "snapshots": 12,
                     "snapshot_spacing": "log"}],
@@ -93,6 +94,16 @@ def rules() -> set[str]:
     return set(res.stdout.split())
 
 
+def has_analysis() -> bool:
+    """Whether the workflow has its analysis rules (Mapper, branching) yet; computed once."""
+    if "analysis" not in _RULES:
+        _RULES["analysis"] = {"mapper", "branching"} <= rules()
+    return _RULES["analysis"]
+
+
+_RULES: dict = {}
+
+
 def targets(cfg: dict, analysis: bool) -> list[str]:
     """Stores and sweep table; with `analysis`, everything (rule all)."""
     if analysis:
@@ -100,17 +111,40 @@ def targets(cfg: dict, analysis: bool) -> list[str]:
     return ["results/sweep.tsv"] + [f"results/runs/{r}/snapshots.zarr" for r in sorted(points(cfg))]
 
 
+def cluster_targets(cfg: dict) -> list[str]:
+    """Stores, sweep table and, when the rules exist, the jobs SLURM runs after training: the
+    output layer's Mapper graph and the branching curve of every run (not the local rules)."""
+    out = targets(cfg, analysis=False)
+    if has_analysis():
+        for rid, p in sorted(points(cfg).items()):
+            out += [f"results/mapper/{rid}/layer{p['depth']}.json", f"results/branching/{rid}.tsv"]
+    return out
+
+
 _REFERENCE: dict = {}
 
 
+def start_reference_run(tmp_path_factory) -> None:
+    """Start the sweep's local reference run in the background (once per session): the SLURM
+    run spends most of its time waiting for status checks, so both overlap."""
+    if _REFERENCE:
+        return
+    wd = tmp_path_factory.mktemp("reference")
+    write_config(wd, SWEEP)
+    cmd = smk_cmd(wd, targets(SWEEP, has_analysis()), extra=["--cores", "2"])
+    log = open(wd / "snakemake.out", "w+")
+    _REFERENCE.update(wd=wd, log=log, proc=subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                                            env=CLEAN_ENV))
+
+
 def reference_run(tmp_path_factory) -> Path:
-    """The sweep run once, locally, to its end (analysis included when its rules exist): the
+    """The sweep run locally to its end (analysis included when its rules exist): the
     uninterrupted result every fault and SLURM run is compared with. Shared by test modules."""
-    if "wd" not in _REFERENCE:
-        wd = tmp_path_factory.mktemp("reference")
-        write_config(wd, SWEEP)
-        ok(smk(wd, targets(SWEEP, analysis={"mapper", "branching"} <= rules())))
-        _REFERENCE["wd"] = wd
+    start_reference_run(tmp_path_factory)
+    proc, log = _REFERENCE["proc"], _REFERENCE["log"]
+    if proc.wait(timeout=600) != 0:
+        log.seek(0)
+        pytest.fail(f"reference run failed:\n{log.read()[-8000:]}")
     return _REFERENCE["wd"]
 
 
@@ -179,3 +213,56 @@ def slurm_job(job_id: str) -> dict:
     res = subprocess.run(["scontrol", "show", "job", "-o", str(job_id)], capture_output=True, text=True)
     assert res.returncode == 0, f"SLURM does not know job {job_id}: {res.stderr}"
     return dict(kv.split("=", 1) for kv in res.stdout.split() if "=" in kv)
+
+
+# The profile's first status check waits 20 s (sensible on a shared cluster); 2 s here.
+FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "2"]
+_SLURM_RUN: dict = {}
+
+
+def _running_train_job(rid: str) -> str | None:
+    """SLURM id of the running training job of run `rid` (the plugin tags jobs by rule and wildcards)."""
+    res = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k"], capture_output=True, text=True)
+    for line in res.stdout.splitlines():
+        job_id, comment = line.split("|", 1)
+        if "train" in comment and rid in comment:
+            return job_id
+    return None
+
+
+def slurm_sweep_run(tmp_path_factory) -> dict:
+    """The sweep through profiles/slurm on the local SLURM, run once per session. The slow point's
+    training job is cancelled (scancel) right after its first checkpoint: the profile's retries
+    must resubmit it and the job must resume. Returns the folder, Snakemake's output and the id of
+    the cancelled job."""
+    if _SLURM_RUN:
+        return _SLURM_RUN
+    start_slurm()
+    start_reference_run(tmp_path_factory)
+    wd = tmp_path_factory.mktemp("slurm")
+    write_config(wd, SWEEP)
+    slow, _ = slow_and_diverging()
+    checkpoint = wd / "results" / "checkpoints" / slow / "checkpoint.pt"
+    log = open(wd / "snakemake.out", "w+")
+    proc = subprocess.Popen(smk_cmd(wd, cluster_targets(SWEEP), "slurm", FAST_STATUS),
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+    cancelled = None
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and cancelled is None and time.monotonic() < deadline:
+        if checkpoint.is_file():
+            cancelled = _running_train_job(slow)
+            if cancelled:
+                subprocess.run(["scancel", cancelled], check=True)
+        time.sleep(0.1)
+    try:
+        proc.wait(timeout=max(1.0, deadline - time.monotonic() + 200))
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # Snakemake cancels its SLURM jobs on SIGTERM
+            proc.wait(timeout=60)
+    log.seek(0)
+    out = log.read()
+    assert proc.returncode == 0, out[-8000:]
+    assert cancelled, "the slow training job ended before it could be cancelled after its first checkpoint"
+    _SLURM_RUN.update(wd=wd, out=out, cancelled=cancelled, slow=slow)
+    return _SLURM_RUN

@@ -45,61 +45,79 @@ def mapper_jsons(res, rid):
     return sorted((res / "mapper" / rid).glob("layer*.json"))
 
 
-def run_figure(name, run, res):
-    return {"learning_curves": lambda: runs.plot_learning_curves(run),
-            "weight_norms": lambda: runs.plot_weight_norms(run),
-            "learning_surfaces": lambda: runs.plot_learning_surfaces(run),
-            "weight_images": lambda: runs.plot_weight_images(run, [0.0, 2.0, 4.0]),
-            "weight_images_pc1": lambda: runs.plot_weight_images_pc1(run),
-            "mapper_graphs": lambda: runs.plot_mapper_graphs(run, mapper_jsons(res, run.run_id))}[name]()
+@pytest.fixture(scope="module")
+def recorder():
+    """Wraps theme.save to record each figure's expected PNG size before it is saved."""
+    sizes = {}
+    real = theme.save
+
+    def save(fig, outdir, name, formats, dpi):
+        sizes[(str(outdir), name)] = theme.expected_size(fig, dpi)
+        return real(fig, outdir, name, formats, dpi)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(theme, "save", save)
+    yield sizes
+    mp.undo()
 
 
-def saved(fig, tmp_path, name):
-    """Save as PNG and SVG; returns (expected PNG size, PNG size, SVG text)."""
-    expected = theme.expected_size(fig, DPI)
-    png, svg = theme.save(fig, tmp_path, name, ["png", "svg"], DPI)
-    assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
-    return expected, Image.open(png).size, svg.read_text()
+@pytest.fixture(scope="module")
+def rendered(results, recorder, tmp_path_factory):
+    """Every per-run figure of the three runs, each rendered once as PNG and SVG."""
+    res, ids, _ = results
+    out = {}
+    for kind, rid in ids.items():
+        outdir = tmp_path_factory.mktemp(kind)
+        paths = runs.render_run_figures(res / "runs" / rid / "snapshots.zarr", res / "branching" / f"{rid}.tsv",
+                                        mapper_jsons(res, rid), outdir, ["png", "svg"], DPI, image_epochs=[0, 2, 4])
+        assert sorted(p.name for p in paths) == sorted(f"{n}.{f}" for n in RUN_FIGURES for f in ("png", "svg"))
+        for name in RUN_FIGURES:
+            out[kind, name] = (recorder[str(outdir), name], outdir / f"{name}.png", outdir / f"{name}.svg")
+    return out
 
 
+@pytest.mark.parametrize("kind", ["deep", "diverged", "empty"])
 @pytest.mark.parametrize("name", RUN_FIGURES)
-def test_run_figure_has_expected_size(results, tmp_path, name):
-    res, ids, _ = results
-    expected, size, svg = saved(run_figure(name, load(res, ids["deep"]), res), tmp_path, name)
-    assert size == expected and min(size) >= 100
-    assert "<svg" in svg and "epoch" in svg, "time axes are labeled in epochs"
+def test_run_figure_has_expected_size(rendered, kind, name):
+    expected, png, svg = rendered[kind, name]
+    assert Image.open(png).size == expected and min(expected) >= 100
+    assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
+    assert "epoch" in svg.read_text(), "time axes are labeled in epochs"
 
 
-def test_run_figure_sizes_follow_the_layer_count(results, tmp_path):
-    res, ids, _ = results
-    run = load(res, ids["deep"])  # 3 weight layers
-    assert theme.expected_size(runs.plot_learning_curves(run), DPI) == (360, 160)
-    assert theme.expected_size(runs.plot_mapper_graphs(run, mapper_jsons(res, ids["deep"])), DPI) == (530, 175)
-    assert theme.expected_size(runs.plot_weight_norms(run), DPI) == (360, round((0.75 * 3.2 * 3 + 0.4) * DPI))
+def test_run_figure_sizes_follow_the_layer_count(rendered):
+    assert rendered["deep", "learning_curves"][0] == (360, 160)
+    assert rendered["deep", "mapper_graphs"][0] == (530, 175)  # 3 layers side by side
+    assert rendered["diverged", "mapper_graphs"][0] == (370, 175)  # 2 layers
+    assert rendered["deep", "weight_norms"][0] == (360, round((0.75 * 3.2 * 3 + 0.4) * DPI))
 
 
 @pytest.mark.parametrize("kind, name, text", [
     ("diverged", "learning_curves", "run diverged at epoch 2.50"),
     ("diverged", "weight_norms", "diverged"),
-    ("diverged", "learning_surfaces", "epoch of snapshot"),
     ("empty", "mapper_graphs", "empty graph"),
 ])
-def test_bad_runs_are_drawn_with_a_note(results, tmp_path, kind, name, text):
-    res, ids, _ = results
-    run = load(res, ids[kind])
-    assert run.diverged == (kind == "diverged")
-    expected, size, svg = saved(run_figure(name, run, res), tmp_path, name)
-    assert size == expected
-    assert text in svg
+def test_bad_runs_are_drawn_with_a_note(rendered, kind, name, text):
+    assert text in rendered[kind, name][2].read_text()
 
 
-def test_render_run_figures_writes_every_declared_output(results, tmp_path):
+def test_diverged_run_is_loaded_as_such(results):
     res, ids, _ = results
-    rid = ids["diverged"]
-    paths = runs.render_run_figures(res / "runs" / rid / "snapshots.zarr", res / "branching" / f"{rid}.tsv",
-                                    mapper_jsons(res, rid), tmp_path, ["png", "pdf"], DPI, image_epochs=[1.0])
-    assert sorted(p.name for p in paths) == sorted(f"{n}.{f}" for n in RUN_FIGURES for f in ("png", "pdf"))
-    assert all(p.stat().st_size > 0 for p in paths)
+    assert load(res, ids["diverged"]).diverged and not load(res, ids["deep"]).diverged
+
+
+def test_same_data_same_svg(results, rendered, tmp_path):
+    res, ids, _ = results
+    again = theme.save(runs.plot_learning_curves(load(res, ids["deep"])), tmp_path, "lc", ["svg"], DPI)[0]
+    assert again.read_bytes() == rendered["deep", "learning_curves"][2].read_bytes()
+
+
+def test_every_configured_format_is_written(tmp_path):
+    fig = theme.new_figure(2, 1.5)
+    fig.add_subplot().plot([0, 1])
+    paths = theme.save(fig, tmp_path, "f", ["png", "svg", "pdf"], DPI)
+    assert [p.suffix for p in paths] == [".png", ".svg", ".pdf"] and all(p.stat().st_size > 0 for p in paths)
+    assert paths[2].read_bytes().startswith(b"%PDF")
 
 
 def test_weight_images_need_image_inputs():
@@ -123,27 +141,22 @@ def test_same_data_same_svg(results, tmp_path):
 # ---------------------------------------------------------------- sweep figures
 
 
-def test_sweep_figures_have_expected_sizes_and_notes(results, tmp_path):
+def test_sweep_figures_have_expected_sizes_and_notes(results, recorder, tmp_path):
     res, _, stores = results
-    summary = read_summary(res / "summary.tsv")
-    coords = pd.read_csv(res / "inpca/coords.tsv", sep="\t", keep_default_na=False, na_values=["NA"])
-    stress = pd.read_csv(res / "inpca/stress.tsv", sep="\t")
-    figs = {"branches_vs_params": lambda: sweep.plot_branches_vs_params(summary),
-            "branch_vs_jump": lambda: sweep.plot_branch_vs_jump(summary),
-            "accuracy_vs_branches": lambda: sweep.plot_accuracy_vs_branches(summary),
-            "accuracy_curves": lambda: sweep.plot_accuracy_curves(summary, stores),
-            "inpca": lambda: sweep.plot_inpca(coords, stress, summary)}
-    assert set(figs) == set(SWEEP_FIGURES)
+    paths = sweep.render_sweep_figures(res / "summary.tsv", res / "inpca/coords.tsv", res / "inpca/stress.tsv",
+                                       stores, tmp_path, ["png", "svg"], DPI)
+    assert sorted(p.name for p in paths) == sorted(f"{n}.{f}" for n in SWEEP_FIGURES for f in ("png", "svg"))
     svgs = {}
-    for name, make in figs.items():
-        expected, size, svgs[name] = saved(make(), tmp_path, name)
-        assert size == expected and min(size) >= 100, name
+    for name in SWEEP_FIGURES:
+        expected = recorder[str(tmp_path), name]
+        assert Image.open(tmp_path / f"{name}.png").size == expected and min(expected) >= 100, name
+        svgs[name] = (tmp_path / f"{name}.svg").read_text()
     assert "1 diverged run(s) left out" in svgs["branches_vs_params"]
     assert "1 empty learning graph(s) left out" in svgs["branches_vs_params"]
+    assert "batch_size (single value)" in svgs["branches_vs_params"]
     assert "(diverged)" in svgs["accuracy_curves"]
     assert "ignorance" in svgs["inpca"] and "truth" in svgs["inpca"]
-    # one panel per main axis plus the varied `init`... lr and depth vary here; batch size does not
-    assert "batch_size (single value)" in svgs["branches_vs_params"]
+    assert "epoch" in svgs["accuracy_curves"] and "epoch" in svgs["branch_vs_jump"]
 
 
 def test_sweep_figures_survive_a_sweep_where_every_run_diverged(results, tmp_path):
@@ -155,15 +168,9 @@ def test_sweep_figures_survive_a_sweep_where_every_run_diverged(results, tmp_pat
                 sweep.plot_accuracy_vs_branches(summary), sweep.plot_accuracy_curves(summary, stores),
                 sweep.plot_inpca(empty, pd.DataFrame(columns=["group", "dim", "eigenvalue", "explained_stress"]),
                                  summary)):
-        expected, size, _ = saved(fig, tmp_path, "f")
-        assert size == expected
-
-
-def test_render_sweep_figures(results, tmp_path):
-    res, _, stores = results
-    paths = sweep.render_sweep_figures(res / "summary.tsv", res / "inpca/coords.tsv", res / "inpca/stress.tsv",
-                                       stores, tmp_path, ["png"], DPI)
-    assert sorted(p.name for p in paths) == sorted(f"{n}.png" for n in SWEEP_FIGURES)
+        expected = theme.expected_size(fig, DPI)
+        png = theme.save(fig, tmp_path, "f", ["png"], DPI)[0]
+        assert Image.open(png).size == expected
 
 
 def test_run_labels_name_only_what_varies(results):

@@ -112,6 +112,27 @@ def sweep_figures():
     return [f"{RESULTS}/figures/sweep/{n}.{fmt}" for n in SWEEP_FIGURES for fmt in CFG["figures"]["formats"]]
 
 
+def for_report(paths, **kw):
+    """Flag each figure's report format (png, else svg, else pdf) for the report, with its caption."""
+    fmts = CFG["figures"]["formats"]
+    report_fmt = next(f for f in ("png", "svg", "pdf") if f in fmts)
+    out = []
+    for path in paths:
+        name, fmt = Path(path).name.rsplit(".", 1)
+        if fmt == report_fmt:  # caption paths are relative to workflow/rules/
+            path = report(path, caption=f"../report/{name}.rst", labels={"figure": name.replace("_", " ")}, **kw)
+        out.append(path)
+    return out
+
+
+def run_title(wildcards):
+    """Report subcategory of a run: its id and the swept values that set it apart."""
+    p = POINTS[wildcards.run_id]
+    # fields that vary only by not applying (init_std of a zero init is None) are left out
+    varied = [k for k in p if len({repr(q[k]) for q in POINTS.values() if q[k] is not None}) > 1]
+    return wildcards.run_id + (" (" + ", ".join(f"{k}={p[k]}" for k in varied) + ")" if varied else "")
+
+
 def all_targets():
     out = [f"{RESULTS}/sweep.tsv", f"{RESULTS}/summary.tsv"]
     for r in RUN_IDS:

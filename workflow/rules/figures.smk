@@ -7,40 +7,18 @@ localrules:
     plot_sweep,
 
 
-FIG = CFG["figures"]
-REPORT_FORMAT = next(f for f in ("png", "svg", "pdf") if f in FIG["formats"])
-
-
-def _for_report(paths, **kw):
-    """Flag the report format of every figure for the report, with its caption."""
-    out = []
-    for path in paths:
-        name, fmt = Path(path).name.rsplit(".", 1)
-        if fmt == REPORT_FORMAT:
-            path = report(path, caption=f"../report/{name}.rst", labels={"figure": name.replace("_", " ")}, **kw)
-        out.append(path)
-    return out
-
-
-def run_title(wildcards):
-    """Report subcategory of a run: its id and the swept values that set it apart."""
-    p = POINTS[wildcards.run_id]
-    varied = [k for k in p if len({repr(q[k]) for q in POINTS.values()}) > 1]
-    return wildcards.run_id + (" (" + ", ".join(f"{k}={p[k]}" for k in varied) + ")" if varied else "")
-
-
 rule plot_run:
     input:
         store=store("{run_id}"),
         branching=f"{RESULTS}/branching/{{run_id}}.tsv",
         mapper=mapper_jsons,
     output:
-        _for_report(run_figures("{run_id}"), category="Runs", subcategory=run_title),
+        for_report(run_figures("{run_id}"), category="Runs", subcategory=run_title),
     params:
-        outdir=lambda w: f"{RESULTS}/figures/runs/{w.run_id}",
-        formats=FIG["formats"],
-        dpi=FIG["dpi"],
-        image_epochs=FIG["weight_image_epochs"],
+        outdir=lambda w, output: str(Path(output[0]).parent),
+        formats=CFG["figures"]["formats"],
+        dpi=CFG["figures"]["dpi"],
+        image_epochs=CFG["figures"]["weight_image_epochs"],
     log:
         f"{LOGS}/figures/{{run_id}}.log",
     threads: 1
@@ -60,11 +38,11 @@ rule plot_sweep:
         stress=f"{RESULTS}/inpca/stress.tsv",
         stores=[store(r) for r in RUN_IDS],
     output:
-        _for_report(sweep_figures(), category="Sweep"),
+        for_report(sweep_figures(), category="Sweep"),
     params:
-        outdir=f"{RESULTS}/figures/sweep",
-        formats=FIG["formats"],
-        dpi=FIG["dpi"],
+        outdir=lambda w, output: str(Path(output[0]).parent),
+        formats=CFG["figures"]["formats"],
+        dpi=CFG["figures"]["dpi"],
     log:
         f"{LOGS}/figures/sweep.log",
     threads: 1

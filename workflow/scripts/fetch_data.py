@@ -8,9 +8,9 @@ from topolearn.data import DataError, fetch_dataset  # noqa: E402
 from topolearn.logutil import fail, logged  # noqa: E402
 
 sm = snakemake  # noqa: F821
-try:
-    with logged(sm.log[0], mode="w"):
-        data_root = Path(sm.output[0]).parent.parent  # the output is {data_root}/{dataset}/{idx_file}
+with logged(sm.log[0], mode="w"):
+    data_root = Path(sm.output[0]).parent.parent  # the output is {data_root}/{dataset}/{idx_file}
+    try:
         fetch_dataset(sm.wildcards.dataset, data_root, names=[sm.wildcards.idx_file.removesuffix(".gz")])
-except DataError as err:
-    fail(f"topolearn: {err}")
+    except DataError as err:
+        fail(f"topolearn: {err}")

@@ -4,10 +4,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
 
-from topolearn.logutil import logged  # noqa: E402
+from topolearn.data import DataError  # noqa: E402
+from topolearn.logutil import fail, logged  # noqa: E402
 from topolearn.train import train_run  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with logged(sm.log[0]) as log:
-    train_run(dict(sm.params.point), sm.output[0], sm.params.scratch, sm.params.data_root,
-              device=sm.params.device, threads=sm.threads, chunk=sm.params.checkpoint_every, log=log)
+    try:
+        train_run(dict(sm.params.point), sm.output[0], sm.params.scratch, sm.params.data_root,
+                  device=sm.params.device, threads=sm.threads, chunk=sm.params.checkpoint_every, log=log)
+    except DataError as err:  # missing or damaged dataset files: say which, no traceback
+        fail(f"topolearn: {err}")

@@ -50,7 +50,7 @@ MAPPER_DEFAULTS = {
     "intervals": 20,
     "overlap": 0.4975,
     "eps": "auto",
-    "eps_percentile": 50.0,
+    "eps_percentile": 99.9,
     "min_samples": 2,
 }
 

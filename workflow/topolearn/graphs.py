@@ -16,10 +16,13 @@ branch count is the number of significant bars (trunks included). Short buds mad
 is that a real branch splitting off later than `epoch_max - threshold * range` is not counted either.
 """
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 
 
 @dataclass
@@ -180,3 +183,24 @@ def analyze_graph(node_members, node_epoch, edges, n_neurons: int, epoch_range: 
     all_bars = [[b.birth, b.death, b.essential] for b in bars]
     return {"metrics": metrics, "branches": branches, "node_branch": [node_branch[v] for v in range(len(node_epoch))],
             "neuron_final_branch": final, "persistence": all_bars, "min_persistence_epochs": min_pers}
+
+
+BRANCH_COLUMNS = ["run_id", "layer", "layer_index", "n_neurons", "n_snapshots", "nodes", "edges", "components",
+                  "cycles", "leaves", "branch_points", "branches", "final_branches", "first_branch_epoch", "eps",
+                  "empty"]
+
+
+def branch_row(doc: dict) -> dict:
+    """The branches-table row of one learning-graph JSON document."""
+    m = doc["metrics"]
+    return {"run_id": doc["run_id"], "layer": doc["layer"], "layer_index": doc["layer_index"],
+            "n_neurons": doc["n_neurons"], "n_snapshots": doc["n_snapshots"],
+            **{k: m[k] for k in BRANCH_COLUMNS[5:14]}, "eps": doc["eps"], "empty": bool(doc["empty"])}
+
+
+def write_branch_table(json_paths, out_path) -> None:
+    """results/branches/{run_id}.tsv: one row per layer, from the layers' learning-graph JSONs."""
+    rows = [branch_row(json.loads(Path(p).read_text())) for p in json_paths]
+    df = pd.DataFrame(rows, columns=BRANCH_COLUMNS).sort_values("layer_index")
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out_path, sep="\t", index=False, na_rep="NA")

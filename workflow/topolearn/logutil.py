@@ -20,7 +20,7 @@ def logged(path, mode: str = "a"):
         root.setLevel(logging.INFO)
         try:
             yield log
-        except BaseException:
+        except Exception:  # not SystemExit: `fail` has already said what went wrong
             traceback.print_exc(file=log)
             raise
         finally:
@@ -28,6 +28,7 @@ def logged(path, mode: str = "a"):
 
 
 def fail(message: str, code: int = 1):
-    """A user-facing error: one message on the real stderr (the Snakemake console), no traceback."""
+    """A user-facing error: the message in the log and on the real stderr (the console), no traceback."""
+    print(message)
     print(message, file=sys.__stderr__)
     sys.exit(code)

@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import DBSCAN
 from sklearn.decomposition import PCA
+from threadpoolctl import threadpool_limits
 
 from .graphs import analyze_graph
 from .store import open_store, read_metrics, read_weights
@@ -54,7 +55,8 @@ def reduce(points: np.ndarray, n_components: int | None) -> tuple[np.ndarray, di
         return points, {"pca_components": None, "pca_explained_variance": None}
     k = max(1, min(n_components, points.shape[0], points.shape[1]))
     pca = PCA(n_components=k, random_state=0)
-    coords = pca.fit_transform(points)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a cloud without variance: ratio 0/0
+        coords = pca.fit_transform(points)
     return coords, {"pca_components": int(k),
                     "pca_explained_variance": float(np.nan_to_num(pca.explained_variance_ratio_.sum()))}
 
@@ -128,7 +130,7 @@ class PointIndexNerve(km.GraphNerve):
         names = list(nodes)
         holders: dict[int, list[int]] = {}
         for i, name in enumerate(names):
-            for p in nodes[name]:
+            for p in set(nodes[name]):
                 holders.setdefault(p, []).append(i)
         shared = Counter(pair for h in holders.values() if len(h) > 1 for pair in combinations(sorted(h), 2))
         result: dict[str, list[str]] = {}
@@ -216,23 +218,31 @@ def write_html(graph: dict, cloud: Cloud, path, title: str) -> None:
                                          custom_tooltips=tips, path_html=str(path), title=title)
 
 
-def tree_layout(doc: dict) -> dict:
-    """Positions that read as a tree: x = node mean epoch, y = the node's branch lane.
-
-    Lanes follow a depth-first walk of the branch hierarchy (trunk, then each branch after the
-    one it split from), so sub-branches sit next to their parent; nodes of one lane at nearly the
-    same epoch are spread a little vertically.
-    """
-    nodes = doc["nodes"]
+def branch_lanes(branches: list[dict]) -> dict:
+    """A vertical lane per branch, like a dendrogram: each branch's sub-branches sit on both sides
+    of it, the earliest split farthest out, so edges between lanes rarely cross."""
     children: dict = {}
-    for b in doc["branches"]:
+    for b in sorted(branches, key=lambda b: b["death_epoch"]):
         children.setdefault(b["parent"], []).append(b["branch"])
-    lane, stack = {}, sorted(children.get(None, []), reverse=True)
-    while stack:
-        b = stack.pop()
-        lane[b] = len(lane)
-        stack += sorted(children.get(b, []), key=lambda c: -c)
-    span = max(1e-9, np.ptp([v["mean_epoch"] for v in nodes.values()]) if nodes else 1.0)
+
+    def order(b):  # bottom to top
+        kids = children.get(b, [])
+        below, above = kids[1::2], kids[0::2][::-1]
+        return [x for c in below for x in order(c)] + [b] + [x for c in above for x in order(c)]
+
+    roots = children.get(None, [])
+    lanes = [x for r in roots for x in order(r)]
+    return {b: i for i, b in enumerate(lanes)}
+
+
+def tree_layout(doc: dict) -> dict:
+    """Node positions that read as a tree: x = node mean epoch, y = the lane of the node's branch
+    (nodes in no significant branch on a lane of their own); nodes of one lane at about the same
+    epoch are spread a little vertically."""
+    nodes = doc["nodes"]
+    lane = branch_lanes(doc["branches"])
+    epochs = [v["mean_epoch"] for v in nodes.values()]
+    span = max(float(np.ptp(epochs)) if epochs else 1.0, 1e-9)
     pos, seen = {}, {}
     for name in sorted(nodes, key=lambda n: nodes[n]["mean_epoch"]):
         v = nodes[name]
@@ -289,9 +299,24 @@ def _finite_snapshots(weights: np.ndarray, epochs: np.ndarray, warn: list):
     return weights[ok], epochs[ok]
 
 
+def mem_mb(point: dict, layer: str) -> int:
+    """Memory of a mapper job: the layer's float32 weights, about six copies at peak, plus imports."""
+    from .datasets import DATASETS
+
+    widths = [DATASETS[point["dataset"]].n_features] + [point["width"] or 0] * point["depth"]
+    widths.append(DATASETS[point["dataset"]].n_classes)
+    i = int(layer[5:])
+    return 600 + 6 * 4 * point["snapshots"] * widths[i] * widths[i + 1] // 2**20
+
+
 def mapper_layer(store_path, layer: str, params: dict, threshold: float, json_path, html_path, png_path,
-                 run_id: str = "") -> dict:
+                 run_id: str = "", threads: int = 1) -> dict:
     """Rule entry point: learning graph of one layer of a complete store -> JSON, HTML, PNG."""
+    with threadpool_limits(threads):  # BLAS threads beyond the job's share only contend
+        return _mapper_layer(store_path, layer, params, threshold, json_path, html_path, png_path, run_id)
+
+
+def _mapper_layer(store_path, layer, params, threshold, json_path, html_path, png_path, run_id):
     root = open_store(store_path)  # raises StoreError for an incomplete or damaged store
     warn: list[str] = []
     weights, epochs = _finite_snapshots(read_weights(root, layer), read_metrics(root)["epoch"].to_numpy(), warn)

@@ -124,7 +124,8 @@ def _logits(model, X: torch.Tensor) -> torch.Tensor:
 
 
 def _score(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    loss = F.cross_entropy(logits, y, reduction="sum").item() / len(y)
+    # per-sample losses summed in float64: a float32 sum overflows long before any loss does
+    loss = F.cross_entropy(logits, y, reduction="none").double().mean().item()
     acc = (logits.argmax(1) == y).double().mean().item()
     return loss, acc
 
@@ -218,132 +219,172 @@ def _first_nonfinite(losses: list) -> int | None:
     return int(bad.nonzero()[0, 0]) if bool(bad.any()) else None
 
 
-def _attrs(point, rid, device, threads) -> dict:
-    return {"run_id": rid, "params": point, "versions": library_versions(), "device": _device_name(device),
-            "threads": int(threads), "hostname": platform.node(),
-            "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None}
+class Run:
+    """One training attempt of a point: fresh, or resumed from the scratch folder's checkpoint."""
+
+    def __init__(self, point: dict, scratch_dir, data_root, device: str, threads: int, chunk: int, log):
+        self.t_start = time.perf_counter()
+        self.log, self.chunk, self.threads = log, chunk, threads
+        self.point = p = normalize_point(point)
+        self.rid = run_id(p)
+        self.dev = resolve_device(device)
+        _deterministic(self.dev, threads)
+        self._load_data(data_root)
+        self.model = model_for_point(p, self.info.n_features, self.info.n_classes).to(self.dev)
+        self.opt = make_optimizer(self.model, p)
+        self.scratch = Path(scratch_dir)
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self._start_or_resume()
+        self.block = Block(start=self.k)
+        self.losses: list[torch.Tensor] = []  # this epoch's per-update losses, checked lazily (no sync per step)
+        self.diverged_at: int | None = None
+        self.last_test_acc = float("nan")
+        # seconds of this attempt: setup, snapshots (evaluation and recording), store writes + checkpoints
+        self.timing = {"setup_s": time.perf_counter() - self.t_start, "snapshot_s": 0.0, "write_s": 0.0}
+
+    def _load_data(self, data_root) -> None:
+        p = self.point
+        X_train, y_train, X_test, y_test = load_dataset(p["dataset"], data_root)
+        if p["train_size"]:
+            X_train, y_train = X_train[:p["train_size"]], y_train[:p["train_size"]]
+        self.info = DATASETS[p["dataset"]]
+        self.n, self.bs = len(y_train), p["batch_size"]
+        self.upe = updates_per_epoch(self.n, self.bs)
+        self.total = p["epochs"] * self.upe
+        self.steps = snapshot_steps(self.total, p["snapshots"], p["snapshot_spacing"]).tolist()
+        self.X, self.y = torch.as_tensor(X_train).to(self.dev), torch.as_tensor(y_train).to(self.dev)
+        self.ev = make_eval_sets(p, self.X, self.y, X_test, y_test, self.dev)  # shares X unless eval_size
+        self.X_test, self.y_test = X_test, y_test
+
+    def _start_or_resume(self) -> None:
+        state = load_checkpoint(self.scratch, self.rid, self.chunk, np.array(self.steps), self.log)
+        if state is None:
+            shapes = [tuple(layer.weight.shape) for layer in weight_layers(self.model)]
+            self.root = create_store(self.scratch / PARTIAL_STORE, layer_shapes=shapes, bias=self.point["bias"],
+                                     n_snapshots=len(self.steps), probe_labels=self.ev.y_test[:self.ev.n_probe].cpu().numpy(),
+                                     n_classes=self.info.n_classes, chunk=self.chunk, attrs={"run_id": self.rid})
+            self.step, self.k, self.resumed_from, self.prior_s = 0, 0, [], 0.0
+            return
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.root, self.step, self.k = state["root"], state["step"], state["snapshot_index"]
+        self.resumed_from, self.prior_s = state["resumed_from"] + [self.step], state["wall_time_s"]
+        self.log.write(f"resuming {self.rid} from step {self.step} (snapshot {self.k} of {len(self.steps)})\n")
+
+    def wall_time(self) -> float:
+        return self.prior_s + time.perf_counter() - self.t_start
+
+    # ------------------------------------------------------------ snapshots and checkpoints
+
+    def checkpoint(self) -> None:
+        save_checkpoint(self.scratch / CHECKPOINT, {
+            "run_id": self.rid, "chunk": self.chunk, "step": self.step, "snapshot_index": self.k,
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "torch_rng": torch.get_rng_state(), "resumed_from": self.resumed_from, "wall_time_s": self.wall_time()})
+
+    def snapshot(self) -> bool:
+        """Record the snapshot due now; False (and `diverged_at` set) if the run diverged."""
+        t0 = time.perf_counter()
+        bad = _first_nonfinite(self.losses)
+        snap = None if bad is not None else take_snapshot(self.model, self.ev)
+        self.timing["snapshot_s"] += time.perf_counter() - t0
+        if snap is None:
+            self.diverged_at = self.step - len(self.losses) + bad if bad is not None else self.step
+            return False
+        self.block.add(self.step, self.step / self.upe, snap)
+        self.last_test_acc = snap["test_acc"]
+        self.k += 1
+        if len(self.block.rows) == self.chunk or self.k == len(self.steps):
+            t0 = time.perf_counter()
+            self.block.flush(self.root)
+            if self.k < len(self.steps):
+                self.checkpoint()
+            self.timing["write_s"] += time.perf_counter() - t0
+        return True
+
+    # ------------------------------------------------------------ training
+
+    def train_epoch(self, epoch: int) -> bool:
+        """The rest of one epoch (all of it unless resumed mid-epoch); False once diverged."""
+        order = epoch_order(self.point["seed"], epoch, self.n).to(self.dev)
+        model, opt, X, y, bs, steps = self.model, self.opt, self.X, self.y, self.bs, self.steps
+        self.losses.clear()
+        for b in range(self.step - epoch * self.upe, self.upe):
+            if self.step == steps[self.k] and not self.snapshot():
+                return False
+            idx = order[b * bs:(b + 1) * bs]
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            self.losses.append(loss.detach())
+            self.step += 1
+        mean_loss = torch.stack(self.losses).mean().item() if self.losses else float("nan")
+        self._log_epoch(epoch, mean_loss)
+        if not math.isfinite(mean_loss):  # stop now: nothing later could be recorded
+            self.diverged_at = self.step - len(self.losses) + _first_nonfinite(self.losses)
+            return False
+        return True
+
+    def _log_epoch(self, epoch: int, mean_loss: float) -> None:
+        # one line per epoch (a log file is no terminal): tqdm's bar, then the epoch's metrics
+        bar = tqdm.format_meter(self.step, self.total, time.perf_counter() - self.t_loop, ncols=70, unit="upd",
+                                ascii=True)
+        self.log.write(f"{bar} | epoch {epoch + 1}/{self.point['epochs']} train loss (epoch mean) "
+                       f"{mean_loss:.4f}, test acc (last snapshot) {self.last_test_acc:.4f}\n")
+        self.log.flush()
+
+    def train(self) -> None:
+        self.log.write(f"run {self.rid}: {self.point['epochs']} epochs x {self.upe} updates, "
+                       f"{len(self.steps)} snapshots, device {_device_name(self.dev)}, {self.threads} thread(s)\n")
+        self.t_loop = time.perf_counter()
+        for epoch in range(self.step // self.upe, self.point["epochs"]):
+            if not self.train_epoch(epoch):
+                break
+        else:
+            self.snapshot()  # the final one, at step == total
+        self.block.flush(self.root)  # what a diverged run recorded since the last flush
+        self.timing["train_s"] = (time.perf_counter() - self.t_loop - self.timing["snapshot_s"]
+                                  - self.timing["write_s"])
+
+    def final_eval(self) -> dict | None:
+        """The final model on the full training and test sets (snapshot rows use `eval_size`)."""
+        if self.diverged_at is not None:
+            return None
+        out = {}
+        for split, X, y in (("train", self.X, self.y), ("test", self.X_test, self.y_test)):
+            X, y = torch.as_tensor(X).to(self.dev), torch.as_tensor(y).to(self.dev)
+            out[f"{split}_loss"], out[f"{split}_acc"] = _score(_logits(self.model, X), y)
+        return out
+
+    def finish(self, store_path) -> dict:
+        """Finalize the store, move it to `store_path`, drop the scratch folder; returns the attrs."""
+        attrs = {
+            "run_id": self.rid, "params": self.point, "versions": library_versions(),
+            "device": _device_name(self.dev), "threads": int(self.threads), "hostname": platform.node(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None, "wall_time_s": self.wall_time(),
+            "resumed_from": self.resumed_from, "diverged": self.diverged_at is not None,
+            "diverged_at_step": self.diverged_at, "probe_index": self.ev.probe_index.tolist(),
+            "eval_samples": {"train": len(self.ev.y_train), "test": self.ev.n_test},
+            "final_eval": self.final_eval(), "timing": self.timing}
+        finalize_store(self.scratch / PARTIAL_STORE, self.k, attrs)
+        move_into_place(self.scratch / PARTIAL_STORE, store_path)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        status = "done" if self.diverged_at is None else f"DIVERGED at step {self.diverged_at}"
+        self.log.write(f"run {self.rid}: {status}, {self.k} snapshots, {attrs['wall_time_s']:.1f} s -> {store_path}\n")
+        self.log.flush()
+        return attrs | {"n_snapshots": self.k}
 
 
 def train_run(point: dict, store_path, scratch_dir, data_root="data", device: str = "cpu", threads: int = 1,
               chunk: int = 16, log=None) -> dict:
-    """Train `point`, write its complete store to `store_path`; returns the store's attrs.
+    """Train `point` and write its complete store to `store_path`; returns the store's attrs.
 
     Resumes from `scratch_dir` if a previous attempt left a checkpoint there. A diverging run
     (non-finite loss or weights) stops early, keeps its finite snapshots and is marked
     `diverged: true`; it still finishes normally so later analysis rules run.
     """
-    t_start = time.perf_counter()
-    log = log or sys.stderr
-    point = normalize_point(point)
-    rid = run_id(point)
-    dev = resolve_device(device)
-    _deterministic(dev, threads)
-
-    X_train, y_train, X_test, y_test = load_dataset(point["dataset"], data_root)
-    if point["train_size"]:
-        X_train, y_train = X_train[:point["train_size"]], y_train[:point["train_size"]]
-    info = DATASETS[point["dataset"]]
-    n, bs = len(y_train), point["batch_size"]
-    upe = updates_per_epoch(n, bs)
-    total = point["epochs"] * upe
-    steps = snapshot_steps(total, point["snapshots"], point["snapshot_spacing"])
-    Xd, yd = torch.as_tensor(X_train).to(dev), torch.as_tensor(y_train).to(dev)
-    ev = make_eval_sets(point, Xd, yd, X_test, y_test, dev)  # shares Xd unless eval_size subsamples
-
-    model = model_for_point(point, info.n_features, info.n_classes).to(dev)
-    opt = make_optimizer(model, point)
-    scratch = Path(scratch_dir)
-    scratch.mkdir(parents=True, exist_ok=True)
-    state = load_checkpoint(scratch, rid, chunk, steps, log)
-    if state is None:
-        root = create_store(scratch / PARTIAL_STORE, layer_shapes=[tuple(l.weight.shape) for l in weight_layers(model)],
-                            bias=point["bias"], n_snapshots=len(steps), probe_labels=ev.y_test[:ev.n_probe].cpu().numpy(),
-                            n_classes=info.n_classes, chunk=chunk, attrs={"run_id": rid})
-        step, k, resumed_from, prior_s = 0, 0, [], 0.0
-    else:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        root, step, k = state["root"], state["step"], state["snapshot_index"]
-        resumed_from, prior_s = state["resumed_from"] + [step], state["wall_time_s"]
-        log.write(f"resuming {rid} from step {step} (snapshot {k} of {len(steps)})\n")
-    # seconds of this attempt: setup, snapshots (evaluation and recording), store writes + checkpoints
-    timing = {"setup_s": time.perf_counter() - t_start, "snapshot_s": 0.0, "write_s": 0.0}
-
-    block = Block(start=k)
-    diverged_at = None
-    losses: list[torch.Tensor] = []  # this epoch's per-update losses, checked lazily (no sync per step)
-    last = {"test_acc": float("nan")}
-    log.write(f"run {rid}: {point['epochs']} epochs x {upe} updates, {len(steps)} snapshots, "
-              f"device {_device_name(dev)}, {threads} thread(s)\n")
-
-    def checkpoint():
-        save_checkpoint(scratch / CHECKPOINT, {
-            "run_id": rid, "chunk": chunk, "step": step, "snapshot_index": k, "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(), "resumed_from": resumed_from,
-            "wall_time_s": prior_s + time.perf_counter() - t_start})
-
-    def snapshot() -> bool:
-        """Record the snapshot due at `step`; False if the run diverged."""
-        nonlocal k, diverged_at
-        t0 = time.perf_counter()
-        bad = _first_nonfinite(losses)
-        snap = None if bad is not None else take_snapshot(model, ev)
-        timing["snapshot_s"] += time.perf_counter() - t0
-        if snap is None:
-            diverged_at = (step - len(losses) + bad) if bad is not None else step
-            return False
-        block.add(step, step / upe, snap)
-        last.update(test_acc=snap["test_acc"], train_loss=snap["train_loss"])
-        k += 1
-        if len(block.rows) == chunk or k == len(steps):
-            t0 = time.perf_counter()
-            block.flush(root)
-            if k < len(steps):
-                checkpoint()
-            timing["write_s"] += time.perf_counter() - t0
-        return True
-
-    t_loop = time.perf_counter()
-    for epoch in range(step // upe, point["epochs"]):
-        order = epoch_order(point["seed"], epoch, n).to(dev)
-        losses.clear()
-        for b in range(step - epoch * upe, upe):
-            if step == steps[k] and not snapshot():
-                break
-            idx = order[b * bs:(b + 1) * bs]
-            opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(Xd[idx]), yd[idx])
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
-            step += 1
-        if diverged_at is not None:
-            break
-        mean_loss = torch.stack(losses).mean().item() if losses else float("nan")
-        # one line per epoch (a log file is no terminal): tqdm's bar, then the epoch's metrics
-        bar = tqdm.format_meter(step, total, time.perf_counter() - t_loop, ncols=70, unit="upd", ascii=True)
-        log.write(f"{bar} | epoch {epoch + 1}/{point['epochs']} train loss (epoch mean) {mean_loss:.4f}, "
-                  f"test acc (last snapshot) {last['test_acc']:.4f}\n")
-        log.flush()
-        if not math.isfinite(mean_loss):  # stop now; the next snapshot records nothing finite
-            diverged_at = step - len(losses) + _first_nonfinite(losses)
-            break
-    if diverged_at is None:
-        snapshot()  # the final snapshot, at step == total
-    block.flush(root)
-    loop_s = time.perf_counter() - t_loop
-    timing["train_s"] = loop_s - timing["snapshot_s"] - timing["write_s"]
-
-    attrs = _attrs(point, rid, dev, threads) | {
-        "wall_time_s": prior_s + time.perf_counter() - t_start, "resumed_from": resumed_from,
-        "diverged": diverged_at is not None, "diverged_at_step": diverged_at,
-        "probe_index": ev.probe_index.tolist(), "eval_samples": {"train": len(ev.y_train), "test": ev.n_test},
-        "timing": timing}
-    finalize_store(scratch / PARTIAL_STORE, k, attrs)
-    move_into_place(scratch / PARTIAL_STORE, store_path)
-    shutil.rmtree(scratch, ignore_errors=True)
-    status = f"DIVERGED at step {diverged_at}" if diverged_at is not None else "done"
-    log.write(f"run {rid}: {status}, {k} snapshots, {attrs['wall_time_s']:.1f} s -> {store_path}\n")
-    log.flush()
-    return attrs | {"n_snapshots": k}
+    run = Run(point, scratch_dir, data_root, device, threads, chunk, log or sys.stderr)
+    run.train()
+    return run.finish(store_path)

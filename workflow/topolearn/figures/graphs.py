@@ -10,6 +10,7 @@ from pathlib import Path
 
 import networkx as nx
 import numpy as np
+from matplotlib.collections import LineCollection
 
 from . import theme
 
@@ -82,9 +83,8 @@ def tree_layout(g: nx.Graph) -> dict:
 def draw_graph(ax, g: nx.Graph, norm):
     """Draw on `ax`; returns the node scatter (for a shared epoch colorbar)."""
     pos = tree_layout(g)
-    for a, b in g.edges:
-        (x0, y0), (x1, y1) = pos[a], pos[b]
-        ax.plot([x0, x1], [y0, y1], color="0.6", lw=0.7, zorder=1)
+    ax.add_collection(LineCollection([(pos[a], pos[b]) for a, b in g.edges], colors="0.6", linewidths=0.7,
+                                     zorder=1))  # one artist for all edges: graphs reach thousands
     names = list(g)
     xy = np.array([pos[n] for n in names])
     size = np.array([g.nodes[n]["size"] for n in names], dtype=float)

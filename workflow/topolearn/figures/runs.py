@@ -51,14 +51,10 @@ def load_run(store_path, branching_tsv=None) -> Run:
     bad = ~np.isfinite(metrics[["train_loss", "test_loss"]].to_numpy(float)).all(axis=1)
     diverged = bool(attrs.get("diverged")) or bool(bad.any())
     div_epoch = None
-    if diverged:
+    if diverged:  # the attr's step if recorded, else the first non-finite loss, else the end
         step = attrs.get("diverged_at_step")
-        if step is not None and (metrics["step"] >= step).any():
-            div_epoch = float(metrics.loc[metrics["step"] >= step, "epoch"].iloc[0])
-        elif bad.any():
-            div_epoch = float(metrics["epoch"].to_numpy()[bad.argmax()])
-        else:
-            div_epoch = float(metrics["epoch"].iloc[-1])
+        at = (metrics["step"] >= step).to_numpy() if step is not None else bad
+        div_epoch = float(metrics["epoch"].to_numpy()[at][0] if at.any() else metrics["epoch"].iloc[-1])
     return Run(run_id=str(attrs.get("run_id", Path(store_path).parent.name)), params=attrs.get("params", {}),
                metrics=metrics, weights=weights, diverged=diverged, diverged_epoch=div_epoch,
                events=read_branching_events(branching_tsv))

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 log = logging.getLogger(__name__)
+logging.getLogger("matplotlib.category").setLevel(logging.WARNING)  # swept values as category labels are fine
 EPOCH_CMAP = "viridis"  # perceptually uniform and colorblind-safe: time (epochs)
 WEIGHT_CMAP = "RdBu_r"  # diverging ColorBrewer map, colorblind-safe: signed weights
 PANEL = 3.2  # inches per panel side
@@ -75,7 +76,8 @@ def expected_size(fig_or_size, dpi: int) -> tuple[int, int]:
 
 def note(ax, text: str) -> None:
     """Replace an empty panel's content by a short explanation (diverged run, empty graph...)."""
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, **NOTE_STYLE)
+    put = getattr(ax, "text2D", ax.text)  # 3-D axes place axes-fraction text with text2D
+    put(0.5, 0.5, text, transform=ax.transAxes, **NOTE_STYLE)
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():

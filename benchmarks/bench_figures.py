@@ -1,0 +1,86 @@
+"""All figures and the report for the default sweep (config/config.yaml) in <= 60 s on 2 cores.
+
+Steps, in one working folder:
+  1. (untimed) the upstream stages: training, Mapper, branch tables and branching curves of every
+     point (kept between invocations, so a second benchmark run skips this);
+  2. (timed) `snakemake --cores 2`, which now runs only the summary, InPCA, one figure job per run
+     and the sweep figures, from scratch (their outputs are deleted first);
+  3. (timed) `snakemake --report report.html`.
+Prints each step's seconds, the per-figure seconds from the figure logs, and the ratio to the target.
+
+Usage: .venv/bin/python benchmarks/bench_figures.py [--workdir DIR] [--configfile FILE]
+"""
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow"))
+
+from topolearn.config import load_config_file, mapper_layers  # noqa: E402
+
+TARGET_S = 60.0
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+
+def smk(workdir: Path, configfile: Path, *args) -> float:
+    cmd = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--workflow-profile",
+           str(ROOT / "profiles" / "default"), "--cores", "2", "--configfile", str(configfile), *args]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode:
+        sys.exit(f"snakemake failed:\n{res.stdout[-3000:]}\n{res.stderr[-5000:]}")
+    return time.perf_counter() - t0
+
+
+def upstream_targets(cfg: dict) -> list[str]:
+    out = []
+    for rid, p in cfg["points"].items():
+        out += [f"results/runs/{rid}/snapshots.zarr", f"results/branches/{rid}.tsv", f"results/branching/{rid}.tsv",
+                f"results/branching/{rid}.events.tsv"]
+        out += [f"results/mapper/{rid}/{layer}.json" for layer in mapper_layers(cfg, p)]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/topolearn-bench-figures"))
+    ap.add_argument("--configfile", type=Path, default=ROOT / "config" / "config.yaml")
+    args = ap.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    cfg = load_config_file(args.configfile)
+    if cfg["results"] != "results":
+        sys.exit("the benchmark expects `results: results` in the config")
+
+    t_up = smk(args.workdir, args.configfile, *upstream_targets(cfg))
+    print(f"upstream (training, Mapper, branching; untimed): {t_up:.1f} s for {len(cfg['points'])} runs")
+
+    res = args.workdir / "results"
+    for path in (res / "figures", res / "inpca", res / "summary.tsv", args.workdir / "report.html"):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    t_fig = smk(args.workdir, args.configfile)
+    t_rep = smk(args.workdir, args.configfile, "--report", str(args.workdir / "report.html"))
+
+    per_figure: dict[str, list[float]] = {}
+    for log in sorted((res / "logs" / "figures").glob("*.log")):
+        for name, sec in re.findall(r"topolearn\.figures\.theme: (\w+): ([\d.]+) s", log.read_text()):
+            per_figure.setdefault(name, []).append(float(sec))
+    print("drawing + saving per figure (mean s over runs): "
+          + ", ".join(f"{k} {sum(v) / len(v):.2f}" for k, v in per_figure.items()))
+    total = t_fig + t_rep
+    print(f"summary + InPCA + figures: {t_fig:.1f} s; report: {t_rep:.1f} s "
+          f"({(args.workdir / 'report.html').stat().st_size / 2**20:.1f} MiB)")
+    print(f"total {total:.1f} s, target {TARGET_S:.0f} s: ratio {total / TARGET_S:.2f} "
+          f"({'OK' if total <= TARGET_S else 'OVER'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""Learning graphs: synthetic clouds with known shapes, the KeplerMapper plumbing and the JSON contract."""
+
+import io
+import json
+import logging
+
+import kmapper as km
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.cluster import DBSCAN
+
+import learning_clouds as lc
+from topolearn.config import MAPPER_DEFAULTS, normalize_point
+from topolearn.graphs import BRANCH_COLUMNS, write_branch_table
+from topolearn.mapper import (CompactDBSCAN, PointIndexNerve, auto_eps, layer_cloud, learning_graph, mapper_layer,
+                              reduce)
+from topolearn.store import StoreError
+
+torch.set_num_threads(1)
+
+
+def params(**kw):
+    return {**MAPPER_DEFAULTS, **kw}
+
+
+def run_mapper(tmp_path, store, layer="layer0", threshold=0.1, **kw):
+    out = {k: tmp_path / f"{layer}.{k}" for k in ("json", "html", "png")}
+    doc = mapper_layer(store, layer, params(**kw), threshold, out["json"], out["html"], out["png"])
+    return doc, out
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+def test_layer_cloud_is_snapshot_major():
+    w = np.arange(3 * 4 * 2, dtype=np.float32).reshape(3, 4, 2)
+    c = layer_cloud(w, np.array([0.0, 0.5, 1.0]))
+    p = 2 * 4 + 3  # snapshot 2, neuron 3
+    assert (c.snapshot[p], c.neuron[p], c.epoch[p]) == (2, 3, 1.0)
+    assert np.array_equal(c.points[p], w[2, 3])
+
+
+def test_compact_dbscan_matches_sklearn():
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        x = rng.normal(size=(int(rng.integers(2, 60)), 3))
+        x = np.repeat(x, rng.integers(1, 4, size=len(x)), axis=0)  # exact duplicates, as identical neurons
+        eps, ms = rng.uniform(0.2, 1.0), int(rng.integers(1, 5))
+        ref = DBSCAN(eps=eps, min_samples=ms).fit(x)
+        got = CompactDBSCAN(eps=eps, min_samples=ms).fit_predict(x)
+        assert np.array_equal(ref.labels_ == -1, got == -1)
+        core = ref.core_sample_indices_  # same partition of core points (border points may go either way)
+        pairs = set(zip(ref.labels_[core], got[core]))
+        assert len(pairs) == len(set(ref.labels_[core])) == len(set(got[core]))
+
+
+def test_point_index_nerve_matches_kmapper():
+    w, t = lc.comb()
+    c = layer_cloud(w, t)
+    coords, _ = reduce(c.points, 5)
+    for min_inter in (1, 3):
+        graphs = [km.KeplerMapper().map(coords[:, :1], X=coords, clusterer=DBSCAN(eps=1.0, min_samples=2),
+                                        cover=km.Cover(15, 0.4975), nerve=nerve(min_intersection=min_inter))
+                  for nerve in (km.GraphNerve, PointIndexNerve)]
+        edges = [{frozenset((a, b)) for a, bs in g["links"].items() for b in bs} for g in graphs]
+        assert edges[0] == edges[1] and edges[0]
+
+
+def test_auto_eps_is_a_percentile_of_neuron_steps():
+    w, t = lc.y_shape(noise=0.0)
+    coords = w.reshape(-1, w.shape[2])
+    steps = np.linalg.norm(np.diff(w.astype(float), axis=0), axis=2)
+    assert auto_eps(coords, w.shape[1], 100) == pytest.approx(steps.max())
+    assert auto_eps(np.zeros((20, 3)), 4, 50) > 0  # nothing moves: still a valid eps
+
+
+# ---------------------------------------------------------------- known shapes
+
+
+def test_comb_has_k_branches_split_at_known_epochs():
+    splits = (10.0, 20.0, 30.0)
+    w, t = lc.comb(splits)
+    doc, _, _ = learning_graph(w, t, params(lens="epoch", intervals=20), 0.1)
+    m = doc["metrics"]
+    assert m["branches"] == m["final_branches"] == 4
+    assert m["cycles"] == 0 and m["components"] == 1
+    # Mapper resolves time to one cover interval (40 epochs / 20 intervals = 2 epochs).
+    split_epochs = sorted(b["death_epoch"] for b in doc["branches"] if not b["trunk"])
+    assert np.allclose(split_epochs, splits, atol=2.0)
+    assert m["first_branch_epoch"] == pytest.approx(splits[0], abs=2.0)
+    # Neurons of one synthetic branch end in the same learning-graph branch, different ones apart.
+    final = np.array(doc["neuron_final_branch"])
+    truth = np.arange(w.shape[1]) % 4
+    assert len(set(zip(truth, final))) == 4
+
+
+def test_y_with_the_papers_lens():
+    w, t = lc.y_shape()
+    doc, _, _ = learning_graph(w, t, params(lens="l2norm_pca", intervals=20), 0.1)
+    m = doc["metrics"]
+    assert (m["branches"], m["final_branches"], m["cycles"], m["leaves"]) == (2, 2, 0, 3)
+    assert m["first_branch_epoch"] == pytest.approx(15.0, abs=2.0)
+
+
+@pytest.mark.parametrize("lens", ["l2norm_pca", "epoch", "pc1", "l2norm"])
+def test_loop_has_one_cycle(lens):
+    w, t = lc.loop()
+    doc, _, _ = learning_graph(w, t, params(lens=lens, intervals=15, pca=None if lens == "l2norm" else 5), 0.1)
+    assert doc["metrics"]["cycles"] == 1
+    assert doc["metrics"]["components"] == 1
+
+
+def test_constant_lens_uses_one_interval():
+    w = np.ones((5, 3, 4), dtype=np.float32)  # nothing moves, all identical
+    doc, _, _ = learning_graph(w, np.arange(5.0), params(intervals=10), 0.1)
+    assert doc["params"]["intervals_used"] == 1
+    assert doc["metrics"]["nodes"] == 1
+    assert any("constant" in x for x in doc["warnings"])
+
+
+# ---------------------------------------------------------------- outputs and the rule's function
+
+
+def test_json_contract(tmp_path):
+    w, t = lc.comb()
+    store = lc.write_store(tmp_path / "s.zarr", [w], t)
+    doc, out = run_mapper(tmp_path, store, lens="epoch", intervals=20)
+    d = json.loads(out["json"].read_text())
+    assert d == json.loads(json.dumps(doc))
+    for key in ("run_id", "layer", "layer_index", "n_snapshots", "n_neurons", "n_inputs", "epochs", "params", "eps",
+                "empty", "nodes", "edges", "metrics", "branches", "neuron_final_branch", "warnings"):
+        assert key in d, key
+    assert (d["layer"], d["layer_index"], d["n_snapshots"], d["n_neurons"]) == ("layer0", 0, len(t), w.shape[1])
+    for key in ("pca", "lens", "intervals", "overlap", "eps", "eps_percentile", "min_samples", "eps_used",
+                "persistence_threshold"):
+        assert key in d["params"], key
+    assert d["params"]["eps"] == "auto" and d["eps"] == d["params"]["eps_used"] > 0
+    for node in d["nodes"].values():
+        m = np.array(node["members"])
+        assert m.shape[1] == 2 and m[:, 0].max() < w.shape[1] and m[:, 1].max() < len(t)
+        assert node["mean_epoch"] == pytest.approx(t[m[:, 1]].mean())
+        assert node["size"] == len(m)
+    assert all(a in d["nodes"] and b in d["nodes"] for a, b in d["edges"])
+    assert set(BRANCH_COLUMNS[5:14]) <= set(d["metrics"])
+    assert len(d["neuron_final_branch"]) == w.shape[1]
+    assert "neuron 3, epoch" in out["html"].read_text()
+    assert out["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_empty_graph_is_a_warning_and_valid_output(tmp_path, caplog):
+    w, t = lc.comb()
+    store = lc.write_store(tmp_path / "s.zarr", [w], t)
+    with caplog.at_level(logging.WARNING):
+        doc, out = run_mapper(tmp_path, store, eps=1e-9)
+    assert doc["empty"] and doc["metrics"]["nodes"] == 0 and doc["metrics"]["branches"] == 0
+    assert "empty graph" in caplog.text
+    assert json.loads(out["json"].read_text())["empty"] is True
+    assert out["html"].stat().st_size > 0 and out["png"].stat().st_size > 0
+    write_branch_table([out["json"]], tmp_path / "b.tsv")
+    row = pd.read_csv(tmp_path / "b.tsv", sep="\t").iloc[0]
+    assert bool(row["empty"]) and row["nodes"] == 0
+
+
+def test_incomplete_store_is_refused(tmp_path):
+    w, t = lc.comb()
+    store = lc.write_store(tmp_path / "s.zarr", [w], t, complete=False)
+    with pytest.raises(StoreError, match="incomplete"):
+        run_mapper(tmp_path, store)
+    assert not (tmp_path / "layer0.json").exists()
+
+
+def test_tiny_store_end_to_end(tmp_path, tiny_store, tiny_point):
+    paths = []
+    for i in range(tiny_point["depth"] + 1):
+        doc, out = run_mapper(tmp_path, tiny_store, layer=f"layer{i}", pca=5, intervals=8)
+        assert not doc["empty"] and doc["n_snapshots"] == tiny_point["snapshots"]
+        paths.append(out["json"])
+    write_branch_table(paths, tmp_path / "b.tsv")
+    df = pd.read_csv(tmp_path / "b.tsv", sep="\t")
+    assert list(df.columns) == BRANCH_COLUMNS and len(df) == 3
+    assert df.n_neurons.tolist() == [8, 8, 10]
+    assert (df.branches >= 1).all()
+
+
+@pytest.mark.slow
+def test_output_layer_of_a_real_run_has_ten_branches(tmp_path):
+    """Gabella et al.: the output layer's learning graph splits into one branch per class. Digits,
+    tiny init, the paper's sigmoid MLP without biases, trained until it learns (~0.95 accuracy)."""
+    from topolearn.store import open_store, read_metrics
+    from topolearn.train import train_run
+
+    point = normalize_point({"dataset": "digits", "depth": 2, "width": 32, "lr": 4.0, "batch_size": 32,
+                             "epochs": 60, "snapshots": 101, "init": "normal", "init_std": 1e-6,
+                             "probe_size": 50, "seed": 42})
+    store = tmp_path / "s.zarr"
+    train_run(point, store, tmp_path / "scratch", log=io.StringIO())
+    assert read_metrics(open_store(store))["test_acc"].iloc[-1] > 0.9
+    doc, _ = run_mapper(tmp_path, store, layer="layer2")
+    assert doc["metrics"]["final_branches"] == 10
+    assert len(set(doc["neuron_final_branch"]) - {-1}) == 10  # one output neuron per branch

@@ -1,0 +1,178 @@
+"""Time-resolved branching: how many distinct groups a layer's neurons form at every snapshot.
+
+At each snapshot the layer's N weight vectors are clustered by single linkage cut at
+`group_threshold * scale`, where `scale` is the layer's typical neuron norm (the median over
+neurons, at the snapshot where that median is largest). One scale per layer and run keeps the
+curve comparable across time: a tiny init (all norms ~1e-6) reads as one group, not as N groups
+of noise. The branching curve is the group count per snapshot; a branching event is a snapshot
+where the count exceeds every earlier count (flickers around the threshold do not re-count).
+
+Symmetry: the max pairwise distance between the neurons' weight vectors (0 = all identical),
+computed exactly (no Gram-matrix shortcut, which would hide float32-level differences). After an
+exactly zero init without biases, hidden neurons stay identical in exact arithmetic; whether and
+when they separate in floating point depends on the platform's kernels (accumulation order).
+"""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import pdist
+from threadpoolctl import threadpool_limits
+
+from .store import open_store, read_metrics, read_weights
+
+log = logging.getLogger(__name__)
+
+SYMMETRY_RTOL = 1e-6  # deviations below this fraction of the layer scale are float32 rounding noise
+CURVE_COLUMNS = ["run_id", "layer", "snapshot", "step", "epoch", "groups", "max_deviation", "test_acc", "event"]
+EVENT_COLUMNS = ["run_id", "layer", "branch_epoch", "groups_before", "groups_after", "jump_epoch", "jump_size",
+                 "lag_epochs"]
+SYMMETRY_COLUMNS = ["run_id", "layer", "n_neurons", "scale", "first_difference_epoch", "symmetry_break_epoch",
+                    "final_max_deviation", "final_groups"]
+
+
+def layer_scale(weights: np.ndarray) -> float:
+    """Typical neuron norm of a layer: max over snapshots of the median neuron norm."""
+    norms = np.linalg.norm(np.asarray(weights, dtype=np.float64), axis=2)
+    return float(np.nanmax(np.median(norms, axis=1))) if norms.size else 0.0
+
+
+def pairwise_distances(w: np.ndarray, resolve: float = 0.0) -> np.ndarray:
+    """Condensed pairwise distances (pdist order) of one snapshot's neurons.
+
+    Fast Gram-matrix form; where it cannot be trusted (distances below 1e-4 of the norms, where
+    cancellation blurs float32-level differences, or a `resolve` scale that small) the exact
+    difference-based pdist is used instead, so identical neurons give exactly 0.
+    """
+    w = np.asarray(w, dtype=np.float64)
+    sq = np.einsum("ij,ij->i", w, w)
+    i, j = np.triu_indices(len(w), k=1)
+    d = np.sqrt(np.clip((sq[:, None] + sq[None, :] - 2 * (w @ w.T))[i, j], 0, None))
+    floor = 1e-4 * np.sqrt(sq.max()) if len(sq) else 0.0
+    if d.size and (d.max() <= floor or resolve <= floor):
+        return pdist(w)
+    return d
+
+
+def snapshot_groups(w: np.ndarray, threshold: float) -> tuple[int, float]:
+    """(number of single-linkage groups at `threshold`, max pairwise distance) of one snapshot."""
+    if len(w) < 2:
+        return len(w), 0.0
+    d = pairwise_distances(w, resolve=threshold)
+    groups = int(fcluster(linkage(d, method="single"), t=threshold, criterion="distance").max())
+    return groups, float(d.max())
+
+
+def branching_curve(weights: np.ndarray, group_threshold: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per snapshot: group count and max pairwise deviation; plus the layer scale used."""
+    scale = layer_scale(weights)
+    thr = group_threshold * scale
+    out = [snapshot_groups(w, thr) for w in weights]
+    groups = np.array([g for g, _ in out], dtype=int)
+    return groups, np.array([d for _, d in out]), scale
+
+
+def branching_events(groups: np.ndarray) -> np.ndarray:
+    """Snapshots where the group count rises above every earlier count."""
+    record = np.maximum.accumulate(groups)
+    return np.flatnonzero(np.r_[False, groups[1:] > record[:-1]])
+
+
+def accuracy_jumps(epochs: np.ndarray, test_acc: np.ndarray, min_rise: float) -> pd.DataFrame:
+    """Jumps in accuracy: the best test accuracy so far rising by >= min_rise from one snapshot to
+    the next. Consecutive rising snapshots form one jump: its epoch is that of the largest single
+    rise, its size the total rise. Using the best-so-far ignores noise (a dip and its recovery).
+    """
+    acc = np.fmax.accumulate(np.nan_to_num(np.asarray(test_acc, dtype=float), nan=-np.inf))
+    rise = np.diff(acc, prepend=acc[:1]) if len(acc) else acc
+    rise = np.where(np.isfinite(rise), rise, 0.0)
+    hit = rise >= min_rise
+    jumps = []
+    s = 0
+    while s < len(hit):
+        if not hit[s]:
+            s += 1
+            continue
+        e = s
+        while e + 1 < len(hit) and hit[e + 1]:
+            e += 1
+        peak = s + int(np.argmax(rise[s:e + 1]))
+        jumps.append({"jump_epoch": float(epochs[peak]), "jump_size": float(acc[e] - acc[s - 1])})
+        s = e + 1
+    return pd.DataFrame(jumps, columns=["jump_epoch", "jump_size"])
+
+
+def pair_events(branch_epochs, before, after, jumps: pd.DataFrame) -> list[dict]:
+    """Each branching event with its nearest accuracy jump; lag = jump epoch - branch epoch."""
+    rows = []
+    for e, b, a in zip(branch_epochs, before, after):
+        row = {"branch_epoch": float(e), "groups_before": int(b), "groups_after": int(a),
+               "jump_epoch": np.nan, "jump_size": np.nan, "lag_epochs": np.nan}
+        if len(jumps):
+            j = jumps.iloc[int(np.argmin(np.abs(jumps["jump_epoch"].to_numpy() - e)))]
+            row.update(jump_epoch=float(j.jump_epoch), jump_size=float(j.jump_size),
+                       lag_epochs=float(j.jump_epoch - e))
+        rows.append(row)
+    return rows
+
+
+def first_epoch(epochs: np.ndarray, mask: np.ndarray) -> float:
+    idx = np.flatnonzero(mask)
+    return float(epochs[idx[0]]) if len(idx) else np.nan
+
+
+def layer_branching(weights, metrics: pd.DataFrame, layer: str, run_id: str, group_threshold: float,
+                    accuracy_jump: float) -> tuple[pd.DataFrame, list[dict], dict]:
+    """Curve rows, paired events and the symmetry summary of one layer."""
+    ok = np.isfinite(weights).all(axis=(1, 2))  # a diverged run: analyze what stayed finite
+    weights, metrics = weights[ok], metrics[ok].reset_index(drop=True)
+    groups, dev, scale = branching_curve(weights, group_threshold)
+    epochs = metrics["epoch"].to_numpy()
+    ev = branching_events(groups)
+    curve = pd.DataFrame({"run_id": run_id, "layer": layer, "snapshot": np.flatnonzero(ok),
+                          "step": metrics["step"].to_numpy(), "epoch": epochs, "groups": groups,
+                          "max_deviation": dev, "test_acc": metrics["test_acc"].to_numpy(), "event": ""})
+    curve.loc[ev, "event"] = "branching"
+    jumps = accuracy_jumps(epochs, metrics["test_acc"].to_numpy(), accuracy_jump)
+    events = [{"run_id": run_id, "layer": layer, **r}
+              for r in pair_events(epochs[ev], groups[ev - 1], groups[ev], jumps)]
+    sym = {"run_id": run_id, "layer": layer, "n_neurons": int(weights.shape[1]), "scale": scale,
+           "first_difference_epoch": first_epoch(epochs, dev > 0),
+           "symmetry_break_epoch": first_epoch(epochs, dev > SYMMETRY_RTOL * scale),
+           "final_max_deviation": float(dev[-1]) if len(dev) else np.nan,
+           "final_groups": int(groups[-1]) if len(groups) else 0}
+    return curve, events, sym
+
+
+def _write(df: pd.DataFrame, path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, sep="\t", index=False, na_rep="NA")
+
+
+def run_branching(store_path, layers, run_id: str, group_threshold: float, accuracy_jump: float,
+                  curve_path, events_path, symmetry_path, threads: int = 1) -> None:
+    """Rule entry point: branching curve, paired events and symmetry summary of every layer."""
+    with threadpool_limits(threads):
+        _run_branching(store_path, layers, run_id, group_threshold, accuracy_jump, curve_path, events_path,
+                       symmetry_path)
+
+
+def _run_branching(store_path, layers, run_id, group_threshold, accuracy_jump, curve_path, events_path,
+                   symmetry_path):
+    root = open_store(store_path)  # raises StoreError for an incomplete or damaged store
+    metrics = read_metrics(root)
+    curves, events, syms = [], [], []
+    for layer in layers:
+        c, e, s = layer_branching(read_weights(root, layer), metrics, layer, run_id, group_threshold, accuracy_jump)
+        curves.append(c)
+        events += e
+        syms.append(s)
+        log.info(f"{run_id} {layer}: final groups {s['final_groups']}, {len(e)} branching event(s), "
+                 f"symmetry broken at epoch {s['symmetry_break_epoch']} (first difference at "
+                 f"{s['first_difference_epoch']}), final max deviation {s['final_max_deviation']:.3g}")
+    _write(pd.concat(curves, ignore_index=True)[CURVE_COLUMNS], curve_path)
+    _write(pd.DataFrame(events, columns=EVENT_COLUMNS), events_path)
+    _write(pd.DataFrame(syms, columns=SYMMETRY_COLUMNS), symmetry_path)
