@@ -89,8 +89,9 @@ def main():
     eps = args.eps if args.eps == "auto" else float(args.eps)
     params = {**MAPPER_DEFAULTS, "pca": 20, "lens": "l2norm_pca", "intervals": 30, "overlap": 0.4975, "eps": eps,
               "min_samples": 2}
-    print(f"layer: {w.shape[0]} snapshots x {w.shape[1]} neurons in R^{w.shape[2]} "
-          f"({'store ' + args.store if args.store else 'synthetic'}); {args.threads} BLAS threads, best of {args.repeat}")
+    source = f"store {args.store}" if args.store else "synthetic"
+    print(f"layer: {w.shape[0]} snapshots x {w.shape[1]} neurons in R^{w.shape[2]} ({source}); "
+          f"{args.threads} BLAS thread(s), best of {args.repeat}")
     with threadpool_limits(args.threads):
         t_graph, (doc, _, _) = best_of(lambda: learning_graph(w, epochs, params, 0.1), args.repeat)
         t_curve, (groups, _, _) = best_of(lambda: branching_curve(w, 0.05), args.repeat)
@@ -98,7 +99,8 @@ def main():
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     m = doc["metrics"]
     print(f"learning graph (PCA + Mapper + metrics): {t_graph:.2f} s  target {TARGET_GRAPH_S} s  "
-          f"ratio {t_graph / TARGET_GRAPH_S:.2f}   [{m['nodes']} nodes, {m['branches']} branches, eps {doc['eps']:.3g}]")
+          f"ratio {t_graph / TARGET_GRAPH_S:.2f}   "
+          f"[{m['nodes']} nodes, {m['branches']} branches, eps {doc['eps']:.3g}]")
     print(f"branching curve:                         {t_curve:.2f} s  target {TARGET_CURVE_S} s  "
           f"ratio {t_curve / TARGET_CURVE_S:.2f}   [final groups {groups[-1]}]")
     print(f"peak memory (process max RSS):           {peak_mb:.0f} MB  target {TARGET_MB:.0f} MB  "

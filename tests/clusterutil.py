@@ -112,12 +112,14 @@ def targets(cfg: dict, analysis: bool) -> list[str]:
 
 
 def cluster_targets(cfg: dict) -> list[str]:
-    """Stores, sweep table and, when the rules exist, the jobs SLURM runs after training: the
-    output layer's Mapper graph and the branching curve of every run (not the local rules)."""
+    """Stores, sweep table and, when the rules exist, the analysis jobs SLURM runs after training
+    (the output layer's Mapper graph and the branching curve) of the diverging run: they run while
+    the slow run's retry trains, so they cost no extra round of SLURM status checks."""
     out = targets(cfg, analysis=False)
     if has_analysis():
-        for rid, p in sorted(points(cfg).items()):
-            out += [f"results/mapper/{rid}/layer{p['depth']}.json", f"results/branching/{rid}.tsv"]
+        _, div = slow_and_diverging(cfg)
+        depth = points(cfg)[div]["depth"]
+        out += [f"results/mapper/{div}/layer{depth}.json", f"results/branching/{div}.tsv"]
     return out
 
 

@@ -11,8 +11,6 @@ rule train:
         point=point,
         scratch=lambda wildcards: scratch(wildcards.run_id),
         data_root=CFG["data_root"],
-        device=CFG["device"],
-        checkpoint_every=CFG["checkpoint_every"],
     log:
         f"{LOGS}/train/{{run_id}}.log",
     threads: train_threads()

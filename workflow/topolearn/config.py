@@ -341,6 +341,18 @@ def _check_layers(cfg: dict, points: dict) -> None:
 # ---------------------------------------------------------------- entry point
 
 
+def settings(raw: dict) -> dict:
+    """Top-level execution settings (device, threads, chunking...) with defaults filled in.
+
+    Jobs read these from the config rather than from rule params, so changing where or how a
+    run executes never counts as a parameter change that retrains it.
+    """
+    props = load_schema()["properties"]
+    return {k: (raw or {}).get(k, sub["default"]) for k, sub in props.items()
+            if "default" in sub and not isinstance(sub["default"], dict)}
+
+
+
 def validate_config(raw: dict) -> dict:
     """Validate and normalize a raw config; returns it with `points` = {run_id: normalized point}."""
     schema = load_schema()

@@ -167,8 +167,7 @@ def analyze_graph(node_members, node_epoch, edges, n_neurons: int, epoch_range: 
     min_pers = threshold * epoch_range
     bar_branch = branch_numbers(bars, min_pers)
     node_branch = {v: bar_branch[b] for v, b in label.items()}
-    sig = sorted((i for i, b in enumerate(bar_branch) if b >= 0 and bars[i].persistence >= min_pers),
-                 key=lambda i: bar_branch[i])
+    sig = sorted((i for i, b in enumerate(bars) if b.persistence >= min_pers), key=lambda i: bar_branch[i])
     final = neuron_final_branches(node_members, node_branch, n_neurons)
     metrics.update({"branches": len(sig), "final_branches": len({b for b in final if b >= 0}),
                     "first_branch_epoch": first_branch_epoch([bars[i] for i in sig])})
@@ -181,8 +180,8 @@ def analyze_graph(node_members, node_epoch, edges, n_neurons: int, epoch_range: 
                          "merge_node": b.merge, "parent": None if b.parent is None else bar_branch[b.parent],
                          "neurons": [n for n, fb in enumerate(final) if fb == k]})
     all_bars = [[b.birth, b.death, b.essential] for b in bars]
-    return {"metrics": metrics, "branches": branches, "node_branch": [node_branch[v] for v in range(len(node_epoch))],
-            "neuron_final_branch": final, "persistence": all_bars, "min_persistence_epochs": min_pers}
+    return {"metrics": metrics, "branches": branches, "persistence": all_bars, "min_persistence_epochs": min_pers,
+            "node_branch": [node_branch[v] for v in range(len(node_epoch))], "neuron_final_branch": final}
 
 
 BRANCH_COLUMNS = ["run_id", "layer", "layer_index", "n_neurons", "n_snapshots", "nodes", "edges", "components",

@@ -7,7 +7,6 @@ DBSCAN in each interval give the nodes; nodes sharing points are joined.
 
 import json
 import logging
-import warnings
 from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
@@ -161,21 +160,17 @@ def learning_graph(weights: np.ndarray, epochs: np.ndarray, params: dict, thresh
     eps = params["eps"]
     eps_used = auto_eps(coords, cloud.n_neurons, params["eps_percentile"]) if eps == "auto" else float(eps)
     intervals = _effective_intervals(lens, params["intervals"], warn)
-    mapper = km.KeplerMapper(verbose=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        graph = mapper.map(lens[:, None], X=coords,
-                           clusterer=CompactDBSCAN(eps=eps_used, min_samples=params["min_samples"]),
-                           cover=km.Cover(n_cubes=intervals, perc_overlap=params["overlap"]),
-                           nerve=PointIndexNerve())
+    graph = km.KeplerMapper(verbose=0).map(
+        lens[:, None], X=coords, clusterer=CompactDBSCAN(eps=eps_used, min_samples=params["min_samples"]),
+        cover=km.Cover(n_cubes=intervals, perc_overlap=params["overlap"]), nerve=PointIndexNerve())
     names = list(graph["nodes"])
     members = [np.asarray(graph["nodes"][n], dtype=np.int64) for n in names]
     index = {n: i for i, n in enumerate(names)}
     edges = [(index[a], index[b]) for a, bs in graph["links"].items() for b in bs]
     if not names:
         warn.append(f"empty graph: no DBSCAN cluster with eps={eps_used:.4g}, min_samples="
-                    f"{params['min_samples']} in any of {intervals} intervals; lower eps/intervals "
-                    f"or raise eps")
+                    f"{params['min_samples']} in any of {intervals} intervals; raise eps, lower "
+                    f"min_samples or use fewer intervals")
     epochs = np.asarray(epochs, dtype=float)
     node_epoch = [float(cloud.epoch[m].mean()) for m in members]
     pairs = [np.column_stack([cloud.neuron[m], cloud.snapshot[m]]) for m in members]
@@ -189,7 +184,8 @@ def learning_graph(weights: np.ndarray, epochs: np.ndarray, params: dict, thresh
                        "branch": analysis["node_branch"][i]}
     used = {**params, "intervals_used": intervals, "eps_used": eps_used, **pca_info,
             "persistence_threshold": threshold, "min_persistence_epochs": analysis["min_persistence_epochs"],
-            "engine": f"kmapper {km.__version__}", "clusterer": "DBSCAN", "nerve": "PointIndexNerve(min_intersection=1)"}
+            "engine": f"kmapper {km.__version__}", "clusterer": "CompactDBSCAN(resolution=0.01)",
+            "nerve": "PointIndexNerve(min_intersection=1)"}
     doc = {"schema": SCHEMA, "n_snapshots": cloud.n_snapshots, "n_neurons": cloud.n_neurons,
            "n_inputs": int(weights.shape[2]), "epochs": epochs.tolist(), "params": used,
            "eps": eps_used, "empty": not names,

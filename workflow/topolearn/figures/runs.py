@@ -366,6 +366,9 @@ def plot_mapper_graphs(run: Run, mapper_jsons):
             ax.set_title(title, fontsize=9, loc="left")
             continue
         mappable = draw_graph(ax, graph, norm)
+        if np.isfinite([e for _, e in graph.nodes(data="epoch")]).all():  # the run's time range on every layer
+            pad = 0.03 * (norm.vmax - norm.vmin)
+            ax.set_xlim(norm.vmin - pad, norm.vmax + pad)
         branches = info.get("branches")
         ax.set_title(f"{title}: {graph.number_of_nodes()} nodes"
                      + (f", {branches} branches" if branches is not None else ""), fontsize=9, loc="left")
