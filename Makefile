@@ -41,7 +41,7 @@ lint: setup
 	$(VENV)/bin/snakemake --lint --cores 1
 
 bench: setup
-	for b in benchmarks/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done
+	@rc=0; for b in benchmarks/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || rc=1; done; exit $$rc
 
 clean:
 	rm -rf results/* .snakemake

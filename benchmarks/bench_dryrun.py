@@ -4,12 +4,17 @@ Two cases, each in a fresh temporary folder:
   fresh     no results yet: every job of the sweep is planned;
   finished  every store exists and is complete (copies of one tiny store): the parse-time
             quarantine check (topolearn.store.check_store) runs on all 1,000 stores.
-Also times config validation alone, in process, to show its share.
+Each case also runs `snakemake --list-rules` (parsing only: imports, config validation,
+quarantine check) to split the time into parse and DAG. Times are wall clock and the child's CPU
+time (user + sys): Snakemake plans on one core, so on a shared machine CPU time is what the dry run
+costs on an idle one; the verdict uses it and says so. Config validation alone is timed in process.
 
 Usage: .venv/bin/python benchmarks/bench_dryrun.py [--points 1000]
 """
 
 import argparse
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -53,21 +58,32 @@ def fake_store(path: Path, point: dict) -> None:
     finalize_store(path, n, {"diverged": False})
 
 
-def dry_run(workdir: Path, configfile: Path) -> tuple[float, int]:
-    cmd = [SNAKEMAKE, "-n", "-q", "rules", "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--workflow-profile", str(ROOT / "profiles" / "default"), "--cores", "1",
-           "--configfile", str(configfile)]
+def timed(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall s, child CPU s, result) of a command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if res.returncode != 0:
-        sys.exit(f"dry run failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
-    train_jobs = 0
-    for line in res.stdout.splitlines():  # the job-stats table: "train   1000"
-        parts = line.split()
-        if len(parts) == 2 and parts[0] == "train":
-            train_jobs = int(parts[1])
-    return dt, train_jobs
+        sys.exit(f"{' '.join(cmd)} failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
+    return wall, cpu, res
+
+
+def case(name: str, workdir: Path, configfile: Path) -> float:
+    """Parse-only and dry-run times of one case; returns the dry run's CPU seconds."""
+    base = [SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+            "--workflow-profile", str(ROOT / "profiles" / "default"), "--cores", "1",
+            "--configfile", str(configfile)]
+    parse_wall, parse_cpu, _ = timed(base + ["--list-rules"])
+    wall, cpu, res = timed(base + ["-n", "-q", "rules"])
+    counts = dict(line.split() for line in res.stdout.splitlines()  # the job-stats table
+                  if len(line.split()) == 2 and line.split()[1].isdigit())
+    print(f"{name:9s}: snakemake -n {wall:6.2f} s wall, {cpu:6.2f} s CPU "
+          f"(parse {parse_cpu:5.2f} s CPU, DAG {cpu - parse_cpu:5.2f} s CPU); "
+          f"{counts.get('total', '?')} jobs, {counts.get('train', 0)} train; ratio CPU/target {cpu / TARGET_S:.2f}")
+    return cpu
 
 
 def main() -> None:
@@ -81,26 +97,23 @@ def main() -> None:
     validate_s = time.perf_counter() - t0
     print(f"points: {len(points)}; validate_config alone: {validate_s:.2f} s")
 
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="bench_dryrun_") as tmp:
         tmp = Path(tmp)
         cfgfile = tmp / "sweep.yaml"
         cfgfile.write_text(yaml.safe_dump(cfg))
-
-        fresh_s, n_train = dry_run(tmp / "fresh", cfgfile)
-        print(f"fresh    : snakemake -n {fresh_s:6.2f} s, {n_train} train jobs planned, "
-              f"ratio to the {TARGET_S:.0f} s target {fresh_s / TARGET_S:.2f}")
+        fresh = case("fresh", tmp / "fresh", cfgfile)
 
         wd = tmp / "finished"
         template = tmp / "template.zarr"
         fake_store(template, next(iter(points.values())))
         for rid in points:
             shutil.copytree(template, wd / "results" / "runs" / rid / "snapshots.zarr")
-        done_s, n_train2 = dry_run(wd, cfgfile)
-        quarantined = list((wd / "results" / "quarantine").glob("*")) if (wd / "results" / "quarantine").exists() else []
-        print(f"finished : snakemake -n {done_s:6.2f} s, {n_train2} train jobs planned, "
-              f"{len(quarantined)} stores quarantined, ratio to the target {done_s / TARGET_S:.2f}")
-    worst = max(fresh_s, done_s)
-    print(f"RESULT dry run of {len(points)} points: {worst:.2f} s (target <= {TARGET_S:.0f} s), "
+        finished = case("finished", wd, cfgfile)
+        quarantine = wd / "results" / "quarantine"
+        assert not quarantine.exists(), "complete stores were quarantined"
+    worst = max(fresh, finished)
+    print(f"RESULT dry run of {len(points)} points: {worst:.2f} s CPU (target <= {TARGET_S:.0f} s), "
           f"ratio {worst / TARGET_S:.2f} -> {'OK' if worst <= TARGET_S else 'TOO SLOW'}")
     sys.exit(0 if worst <= TARGET_S else 1)
 

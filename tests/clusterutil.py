@@ -3,6 +3,7 @@ per session, the local SLURM cluster, and bitwise store comparison."""
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,12 +38,6 @@ SWEEP = {
     "mapper": {"layers": ["output"], "defaults": {"pca": 5, "intervals": 6, "eps": "auto", "min_samples": 2}},
     "figures": {"formats": ["png"], "dpi": 50},
 }
-
-
-def sweep_config(**changes) -> dict:
-    cfg = copy.deepcopy(SWEEP)
-    cfg.update(changes)
-    return cfg
 
 
 def points(cfg: dict) -> dict:
@@ -87,21 +82,12 @@ def ok(res: subprocess.CompletedProcess) -> str:
     return out
 
 
-def rules() -> set[str]:
-    res = subprocess.run([SNAKEMAKE, "--list-rules", "-s", str(ROOT / "Snakefile"), "--configfile",
-                          str(ROOT / "tests" / "configs" / "tiny.yaml")], capture_output=True, text=True,
-                         cwd=ROOT, timeout=300)
-    return set(res.stdout.split())
-
-
 def has_analysis() -> bool:
-    """Whether the workflow has its analysis rules (Mapper, branching) yet; computed once."""
-    if "analysis" not in _RULES:
-        _RULES["analysis"] = {"mapper", "branching"} <= rules()
-    return _RULES["analysis"]
-
-
-_RULES: dict = {}
+    """Whether the workflow has its analysis rules (Mapper, branching) yet."""
+    defined = set()
+    for smk_file in (ROOT / "workflow" / "rules").glob("*.smk"):
+        defined |= set(re.findall(r"^rule (\w+):", smk_file.read_text(), flags=re.M))
+    return {"mapper", "branching"} <= defined
 
 
 def targets(cfg: dict, analysis: bool) -> list[str]:

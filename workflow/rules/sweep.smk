@@ -1,6 +1,10 @@
 # The sweep's index: run ids and their normalized parameters.
 
 
+localrules:
+    sweep_table,
+
+
 rule sweep_table:
     output:
         f"{RESULTS}/sweep.tsv",

@@ -116,14 +116,14 @@ def _first_jumps(events_tsv) -> dict:
     ev = pd.read_csv(events_tsv, sep="\t", keep_default_na=False, na_values=["NA", "nan", "NaN", ""])
     if ev.empty or "jump_epoch" not in ev:
         return {}
-    first = ev.sort_values("branch_epoch").groupby("layer", sort=False).first()
+    first = ev.sort_values("branch_epoch", kind="stable").drop_duplicates("layer").set_index("layer")
     return first["jump_epoch"].astype(float).to_dict()
 
 
 def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None) -> pd.DataFrame:
     """One row per run of the sweep table; stores/branch tables are matched by run id (path)."""
     sweep = read_sweep_table(sweep_tsv)
-    by_run = {Path(s).parent.name: {**run_row(s)} for s in stores}
+    by_run = {Path(s).parent.name: run_row(s) for s in stores}
     events = {Path(e).name.split(".")[0]: e for e in (events_tsvs or [])}
     for b in branches_tsvs:
         rid = Path(b).stem

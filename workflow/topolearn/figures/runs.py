@@ -86,22 +86,23 @@ def plot_learning_curves(run: Run):
         ax_loss.set_yscale("log")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1.02))
-    _mark_events(run, (ax_loss, ax_acc))
+    _mark_events(run, ax_loss, ax_acc)
     _mark_divergence(run, (ax_loss, ax_acc))
-    ax_acc.legend(loc="lower right", fontsize=7, frameon=False)
+    ax_acc.legend(loc="center right", fontsize=7, frameon=False)
     fig.suptitle(f"Learning curves, run {run.run_id}", fontsize=10)
     return fig
 
 
-def _mark_events(run: Run, axes) -> None:
-    """Branching events as vertical lines, one color per layer."""
+def _mark_events(run: Run, ax_loss, ax_acc) -> None:
+    """Branching events of each layer as a row of ticks along the bottom of the accuracy panel; the
+    layer's first event also as a dotted line across both panels (its first-branch epoch)."""
     layers = sorted(run.events["layer"].unique(), key=_layer_index)
-    colors = theme.palette(len(layers) + 1)[1:]  # C0 draws the curves themselves
-    for color, layer in zip(colors, layers):
-        epochs = run.events.loc[run.events["layer"] == layer, "epoch"].astype(float)
-        for k, e in enumerate(epochs):
-            for ax in axes:
-                ax.axvline(e, color=color, lw=0.8, ls=":", label=f"branching, {layer}" if k == 0 else None)
+    for k, (color, layer) in enumerate(zip(theme.layer_colors(len(layers)), layers)):
+        epochs = np.sort(run.events.loc[run.events["layer"] == layer, "epoch"].astype(float).to_numpy())
+        ax_acc.plot(epochs, np.full(len(epochs), 0.03 + 0.05 * k), "|", color=color, ms=7, mew=1.2,
+                    label=f"branching, {layer}")
+        for ax in (ax_loss, ax_acc):
+            ax.axvline(epochs[0], color=color, lw=0.9, ls=":")
 
 
 def _mark_divergence(run: Run, axes) -> None:
@@ -332,10 +333,13 @@ def plot_weight_images_pc1(run: Run):
     imgs[:n] = run.weights[0][last, order[pick]]
     vmax = float(np.nanmax(np.abs(imgs))) or 1.0
     ax = fig.add_subplot()
-    im = _mosaic(ax, tile(imgs.reshape(rows, cols, *shape)), vmax)
     h, w = shape
+    gap = max(1, round(h / 5))  # room above each tile for its neuron label
+    im = _mosaic(ax, tile(np.pad(imgs.reshape(rows, cols, *shape), ((0, 0), (0, 0), (gap - 1, 0), (0, 0)),
+                                 constant_values=np.nan)), vmax)
     for k, j in enumerate(order[pick]):
-        ax.text((k % cols) * (w + 1), (k // cols) * (h + 1) - 0.6, f"n{j}", fontsize=5, va="bottom")
+        ax.text((k % cols) * (w + 1) - 0.5, (k // cols) * (h + gap) + gap - 1.5, f"n{j}", fontsize=5,
+                va="bottom")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel(f"PC1 score increasing left to right, top to bottom ({scores[pick][0]:.2g} to "

@@ -71,7 +71,7 @@ def plot_branches_vs_params(summary: pd.DataFrame):
     axes = np.atleast_1d(fig.subplots(1, len(axes_fields), sharey=True))
     data, left_out = usable_layers(summary)
     order = _role_order(data) if len(data) else []
-    colors = dict(zip(order, theme.palette(len(order))))
+    colors = dict(zip(order, theme.layer_colors(len(order))))
     for ax, field in zip(axes, axes_fields):
         d = data.dropna(subset=["branches"]).assign(_x=lambda x: x[field].map(_fmt))
         if d.empty:
@@ -104,7 +104,7 @@ def plot_branch_vs_jump(summary: pd.DataFrame):
     else:
         order = _role_order(d)
         sns.scatterplot(d, x="first_branch_epoch", y="first_jump_epoch", hue="layer_role", hue_order=order,
-                        palette=dict(zip(order, theme.palette(len(order)))), style="layer_role", s=30, ax=ax)
+                        palette=dict(zip(order, theme.layer_colors(len(order)))), style="layer_role", s=30, ax=ax)
         lo = float(np.nanmin(d[["first_branch_epoch", "first_jump_epoch"]].to_numpy()))
         hi = float(np.nanmax(d[["first_branch_epoch", "first_jump_epoch"]].to_numpy()))
         ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--", label="same epoch")
@@ -121,7 +121,7 @@ def plot_accuracy_vs_branches(summary: pd.DataFrame):
     order = _role_order(data) if len(data) else ["output"]
     fig = theme.new_figure(theme.PANEL * len(order) + 0.4, theme.PANEL + 0.4)
     axes = np.atleast_1d(fig.subplots(1, len(order), sharey=True))
-    for ax, role, color in zip(axes, order, theme.palette(len(order))):
+    for ax, role, color in zip(axes, order, theme.layer_colors(len(order))):
         d = data[data["layer_role"] == role].dropna(subset=["branches", "final_test_acc"])
         d = d.astype({"branches": float})
         if d.empty:

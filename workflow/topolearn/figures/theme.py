@@ -53,6 +53,12 @@ def palette(n: int) -> list:
     return [tuple(c) for c in plt.get_cmap(EPOCH_CMAP)(np.linspace(0, 0.95, n))]
 
 
+def layer_colors(n: int) -> list:
+    """Colors for layers, from the colorblind set minus blue (curves) and vermilion (divergence)."""
+    picks = [COLORBLIND[i] for i in (1, 2, 4, 9, 5, 7, 6, 8)]
+    return picks[:n] if n <= len(picks) else palette(n)
+
+
 def new_figure(width: float, height: float, **kw):
     apply_theme()
     return plt.figure(figsize=(width, height), layout="constrained", **kw)
