@@ -129,3 +129,14 @@ def test_lint_is_clean(tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     assert "Congratulations, your workflow is in a good condition!" in out, out
+
+
+@pytest.mark.slow
+def test_report_from_real_runs(finished):
+    wd, cfgfile = finished
+    res = smk(wd, "--report", "report.html", configfile=cfgfile)
+    assert res.returncode == 0, res.stderr[-4000:]
+    html = (wd / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000  # self-contained: figures are embedded
+    for rid in load_config_file(cfgfile)["points"]:
+        assert rid in html
