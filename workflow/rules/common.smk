@@ -1,13 +1,16 @@
 # Shared setup and input functions: config validation, the sweep's points, output paths.
+import functools
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
+# Light modules only: the workflow is parsed before every dry run, job and status check.
+from topolearn import jobsize
 from topolearn.config import ConfigError, mapper_layers, mapper_params, validate_config
 from topolearn.datasets import DATASETS
 from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES
-from topolearn.store import quarantine_bad_stores
+from topolearn.storecheck import quarantine_bad_stores
 
 try:
     CFG = validate_config(config)
@@ -27,6 +30,9 @@ IDX_FILES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
+# Per-run values, computed once here rather than in a function per job (see per_run).
+RUN_LAYERS = {r: mapper_layers(CFG, p) for r, p in POINTS.items()}  # analyzed layers
+MAPPER_PARAMS = {(r, l): mapper_params(CFG, POINTS[r], l) for r in RUN_IDS for l in RUN_LAYERS[r]}
 
 
 wildcard_constraints:
@@ -39,6 +45,29 @@ for _msg in quarantine_bad_stores(
     [f"{RESULTS}/runs/{r}/snapshots.zarr" for r in RUN_IDS], f"{RESULTS}/quarantine"
 ):
     logger.warning(f"topolearn: {_msg}")
+
+
+def per_run(values):
+    """A rule's input, params or resources item from {run_id: value}: the value itself when every
+    run has the same one, else a function of the job's run_id.
+
+    Snakemake calls such a function once per job (about 0.2 ms with its signature inspection, the
+    bulk of a dry run's time beyond its own per-job floor), so a grid over lr, init or seed, whose
+    runs share layers, resources and dataset files, plans without any. Equal means equal repr:
+    that is how Snakemake compares params.
+    """
+    vals = list(values.values())
+    if vals and all(repr(v) == repr(vals[0]) for v in vals[1:]):
+        return vals[0]
+    return lambda wildcards: values[wildcards.run_id]
+
+
+def per_layer(values):
+    """per_run for {(run_id, layer): value} and the jobs of one layer of one run."""
+    vals = list(values.values())
+    if vals and all(repr(v) == repr(vals[0]) for v in vals[1:]):
+        return vals[0]
+    return lambda wildcards: values[wildcards.run_id, wildcards.layer]
 
 
 def point(wildcards):
@@ -55,24 +84,36 @@ def scratch(run_id):
     return f"{RESULTS}/checkpoints/{run_id}"
 
 
-def dataset_files(wildcards):
-    """IDX inputs of a training job (none for the embedded digits)."""
-    ds = POINTS[wildcards.run_id]["dataset"]
+def run_dataset_files(run_id):
+    """IDX inputs of a run's training job (none for the embedded digits)."""
+    ds = POINTS[run_id]["dataset"]
     if ds == "digits":
         return []
     return [f"{CFG['data_root']}/{ds}/{f}" for f in IDX_FILES]
 
 
+def dataset_files(wildcards):
+    return run_dataset_files(wildcards.run_id)
+
+
 def layers(run_id):
-    return mapper_layers(CFG, POINTS[run_id])
+    return RUN_LAYERS[run_id]
 
 
 def layer_mapper_params(wildcards):
-    return mapper_params(CFG, POINTS[wildcards.run_id], wildcards.layer)
+    return MAPPER_PARAMS[wildcards.run_id, wildcards.layer]
 
 
 def mapper_jsons(wildcards):
     return [f"{RESULTS}/mapper/{wildcards.run_id}/{l}.json" for l in layers(wildcards.run_id)]
+
+
+def mapper_jsons_input():
+    """Input item of a run's layer JSONs: plain patterns when every run has the same layers."""
+    shared = per_run(RUN_LAYERS)
+    if callable(shared):
+        return mapper_jsons
+    return [f"{RESULTS}/mapper/{{run_id}}/{l}.json" for l in shared]
 
 
 def train_threads():
@@ -80,20 +121,11 @@ def train_threads():
 
 
 def train_mem_mb(wildcards):
-    """Weights of all snapshots in memory at most once, plus the dataset and torch's own."""
-    p = POINTS[wildcards.run_id]
-    n_in = DATASETS[p["dataset"]].n_features
-    widths = [n_in] + [p["width"] or 0] * p["depth"] + [10]
-    n_weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-    return 1500 + (4 * n_weights * CFG["checkpoint_every"]) // 2**20 + 400
+    return jobsize.train_mem_mb(POINTS[wildcards.run_id], CFG["checkpoint_every"])
 
 
 def train_runtime(wildcards):
-    """Minutes, generous: about 2 ms per update on one CPU core for the paper's net."""
-    p = POINTS[wildcards.run_id]
-    from topolearn.config import total_updates
-
-    return 10 + total_updates(p) // 20000
+    return jobsize.train_runtime(POINTS[wildcards.run_id])
 
 
 def run_targets(run_id):
@@ -125,11 +157,20 @@ def for_report(paths, **kw):
     return out
 
 
+@functools.cache
+def varied_fields():
+    """The point fields the sweep varies (once, not per run: quadratic in runs otherwise).
+
+    Fields that vary only by not applying (init_std of a zero init is None) are left out.
+    """
+    keys = dict.fromkeys(k for p in POINTS.values() for k in p)
+    return [k for k in keys if len({repr(q[k]) for q in POINTS.values() if q[k] is not None}) > 1]
+
+
 def run_title(wildcards):
     """Report subcategory of a run: its id and the swept values that set it apart."""
     p = POINTS[wildcards.run_id]
-    # fields that vary only by not applying (init_std of a zero init is None) are left out
-    varied = [k for k in p if len({repr(q[k]) for q in POINTS.values() if q[k] is not None}) > 1]
+    varied = [k for k in varied_fields() if k in p]
     return wildcards.run_id + (" (" + ", ".join(f"{k}={p[k]}" for k in varied) + ")" if varied else "")
 
 

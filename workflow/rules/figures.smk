@@ -11,11 +11,11 @@ rule plot_run:
     input:
         store=store("{run_id}"),
         branching=f"{RESULTS}/branching/{{run_id}}.tsv",
-        mapper=mapper_jsons,
+        mapper=mapper_jsons_input(),
     output:
         for_report(run_figures("{run_id}"), category="Runs", subcategory=run_title),
     params:
-        outdir=lambda w, output: str(Path(output[0]).parent),
+        outdir=f"{RESULTS}/figures/runs/{{run_id}}",
         formats=CFG["figures"]["formats"],
         dpi=CFG["figures"]["dpi"],
         image_epochs=CFG["figures"]["weight_image_epochs"],

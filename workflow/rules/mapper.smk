@@ -1,22 +1,22 @@
 # Learning graphs: one KeplerMapper graph per (run, layer), then the run's branch table.
-from topolearn.mapper import mem_mb as mapper_mem_mb
+# Items given by per_layer()/per_run() are constants when every run shares them (common.smk).
 
 
 rule mapper:
     input:
-        store=lambda wildcards: store(wildcards.run_id),
+        store=store("{run_id}"),
     output:
         json=f"{RESULTS}/mapper/{{run_id}}/{{layer}}.json",
         html=f"{RESULTS}/mapper/{{run_id}}/{{layer}}.html",
         png=f"{RESULTS}/mapper/{{run_id}}/{{layer}}.png",
     params:
-        mapper=layer_mapper_params,
+        mapper=per_layer(MAPPER_PARAMS),
         persistence_threshold=CFG["branching"]["persistence_threshold"],
     log:
         f"{LOGS}/mapper/{{run_id}}/{{layer}}.log",
     threads: 1
     resources:
-        mem_mb=lambda wildcards: mapper_mem_mb(POINTS[wildcards.run_id], wildcards.layer),
+        mem_mb=per_layer({(r, l): jobsize.mapper_mem_mb(POINTS[r], l) for r, l in MAPPER_PARAMS}),
         runtime=10,
     conda:
         ENV
@@ -30,7 +30,7 @@ localrules:
 
 rule branches:
     input:
-        mapper_jsons,
+        mapper_jsons_input(),
     output:
         f"{RESULTS}/branches/{{run_id}}.tsv",
     log:

@@ -20,6 +20,7 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 from .graphs import analyze_graph
+from .jobsize import mapper_mem_mb as mem_mb  # noqa: F401 (moved: the workflow imports it at parse time)
 from .store import open_store, read_metrics, read_weights
 
 log = logging.getLogger(__name__)
@@ -293,16 +294,6 @@ def _finite_snapshots(weights: np.ndarray, epochs: np.ndarray, warn: list):
     if not ok.all():
         warn.append(f"dropped {int((~ok).sum())} snapshot(s) with non-finite weights")
     return weights[ok], epochs[ok]
-
-
-def mem_mb(point: dict, layer: str) -> int:
-    """Memory of a mapper job: the layer's float32 weights, about six copies at peak, plus imports."""
-    from .datasets import DATASETS
-
-    widths = [DATASETS[point["dataset"]].n_features] + [point["width"] or 0] * point["depth"]
-    widths.append(DATASETS[point["dataset"]].n_classes)
-    i = int(layer[5:])
-    return 600 + 6 * 4 * point["snapshots"] * widths[i] * widths[i + 1] // 2**20
 
 
 def mapper_layer(store_path, layer: str, params: dict, threshold: float, json_path, html_path, png_path,

@@ -7,9 +7,7 @@ readers go through `open_store`, which refuses incomplete or damaged stores.
 import os
 import platform
 import shutil
-import time
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +15,13 @@ import pandas as pd
 import zarr
 
 from . import __version__
+# The cheap checks live in a module without zarr (the workflow runs them at parse time).
+from .storecheck import TIMESTAMP_FILE, StoreError, check_store, quarantine_bad_stores  # noqa: F401
+from .storecheck import crc32 as _crc
+from .storecheck import manifest_files as _files
 
 METRICS = ("step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc")
-TIMESTAMP_FILE = ".snakemake_timestamp"  # Snakemake drops this into directory() outputs
 warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
-
-
-class StoreError(RuntimeError):
-    """A store that must not be analyzed (missing, incomplete, or damaged)."""
 
 
 def library_versions() -> dict:
@@ -75,16 +72,6 @@ def write_rows(root: zarr.Group, start: int, rows: dict) -> None:
         root[name][start:start + len(block)] = block
 
 
-def _files(path: Path):
-    for f in sorted(path.rglob("*")):
-        if f.is_file() and f.name != TIMESTAMP_FILE and f.relative_to(path).as_posix() != "zarr.json":
-            yield f.relative_to(path).as_posix(), f
-
-
-def _crc(f: Path) -> int:
-    return zlib.crc32(f.read_bytes())
-
-
 def finalize_store(path, n_recorded: int, attrs: dict) -> None:
     """Trim to the snapshots actually recorded, record a file manifest, then mark complete.
 
@@ -107,32 +94,6 @@ def _all_arrays(group, prefix=""):
         yield prefix + name, arr
     for name, sub in group.groups():
         yield from _all_arrays(sub, prefix + name + "/")
-
-
-def check_store(path, deep: bool = False) -> str | None:
-    """Why the store at `path` must not be used, or None if it is sound.
-
-    Cheap by default (existence, `complete`, file sizes); `deep` also compares CRC32 checksums.
-    """
-    path = Path(path)
-    if not (path / "zarr.json").is_file():
-        return f"{path}: no zarr store here"
-    try:
-        attrs = dict(zarr.open_group(str(path), mode="r").attrs)
-    except Exception as exc:  # unreadable root metadata
-        return f"{path}: unreadable root metadata ({exc})"
-    if attrs.get("complete") is not True:
-        return f"{path}: store is incomplete (no complete=true attribute): the run was interrupted"
-    manifest = attrs.get("manifest") or {}
-    for rel, (size, crc) in manifest.items():
-        f = path / rel
-        if not f.is_file():
-            return f"{path}: missing file {rel}"
-        if f.stat().st_size != size:
-            return f"{path}: truncated or altered file {rel} ({f.stat().st_size} bytes, expected {size})"
-        if deep and _crc(f) != crc:
-            return f"{path}: checksum mismatch in {rel}"
-    return None
 
 
 def open_store(path, verify: bool = True) -> zarr.Group:
@@ -171,23 +132,3 @@ def move_into_place(src, dst) -> None:
         shutil.rmtree(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dst)
-
-
-def quarantine_bad_stores(paths, quarantine_dir) -> list[str]:
-    """Move aside finished stores that fail the cheap check so the workflow rebuilds them.
-
-    Runs when the workflow is parsed; the damaged store is kept (never deleted) for inspection.
-    Returns one message per store moved.
-    """
-    moved = []
-    for path in map(Path, paths):
-        if not path.exists():
-            continue
-        reason = check_store(path)
-        if reason is None:
-            continue
-        dest = Path(quarantine_dir) / f"{path.parent.name}-{time.strftime('%Y%m%dT%H%M%S')}.zarr"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, dest)
-        moved.append(f"{reason}; moved to {dest}, it will be rebuilt")
-    return moved

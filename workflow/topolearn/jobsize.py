@@ -1,0 +1,32 @@
+"""Memory and runtime of jobs, estimated from a sweep point alone.
+
+Free of heavy imports: the workflow evaluates these for every run when it is parsed.
+"""
+
+from .config import total_updates
+from .datasets import DATASETS
+
+
+def widths(point: dict) -> list[int]:
+    """Units per layer, input first: [n_features, width x depth, n_classes]."""
+    info = DATASETS[point["dataset"]]
+    return [info.n_features] + [point["width"] or 0] * point["depth"] + [info.n_classes]
+
+
+def train_mem_mb(point: dict, checkpoint_every: int) -> int:
+    """Weights of all snapshots in memory at most once, plus the dataset and torch's own."""
+    w = widths(point)
+    n_weights = sum(a * b for a, b in zip(w[:-1], w[1:]))
+    return 1500 + (4 * n_weights * checkpoint_every) // 2**20 + 400
+
+
+def train_runtime(point: dict) -> int:
+    """Minutes, generous: about 2 ms per update on one CPU core for the paper's net."""
+    return 10 + total_updates(point) // 20000
+
+
+def mapper_mem_mb(point: dict, layer: str) -> int:
+    """Memory of a mapper job: the layer's float32 weights, about six copies at peak, plus imports."""
+    w = widths(point)
+    i = int(layer[5:])
+    return 600 + 6 * 4 * point["snapshots"] * w[i] * w[i + 1] // 2**20
