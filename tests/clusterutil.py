@@ -15,6 +15,8 @@ import pytest
 import yaml
 import zarr
 
+from topolearn.store import read_all_arrays
+
 from topolearn.config import validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,18 +147,8 @@ def copy_workdir(src: Path, dst: Path) -> Path:
 # ---------------------------------------------------------------- stores
 
 
-def arrays(path: Path) -> dict[str, np.ndarray]:
-    root = zarr.open_group(str(path), mode="r")
-    out = {}
-
-    def walk(group, prefix=""):
-        for name, arr in group.arrays():
-            out[prefix + name] = arr[:]
-        for name, sub in group.groups():
-            walk(sub, prefix + name + "/")
-
-    walk(root)
-    return out
+def arrays(path) -> dict:
+    return read_all_arrays(path)
 
 
 def assert_stores_equal(a: Path, b: Path) -> None:

@@ -13,6 +13,8 @@ import torch
 import xarray as xr
 import zarr
 
+from topolearn.store import read_all_arrays
+
 from conftest import TINY_CHUNK
 from topolearn.config import normalize_point, run_id, total_updates
 from topolearn.data import load_dataset
@@ -23,17 +25,7 @@ from topolearn.train import CHECKPOINT, PARTIAL_STORE, train_run
 
 
 def arrays(path) -> dict:
-    """Every array of a store by path, as numpy."""
-    out = {}
-
-    def walk(group, prefix=""):
-        for name, arr in group.arrays():
-            out[prefix + name] = arr[:]
-        for name, sub in group.groups():
-            walk(sub, prefix + name + "/")
-
-    walk(zarr.open_group(str(path), mode="r"))
-    return out
+    return read_all_arrays(path)
 
 
 def assert_bitwise_equal(a, b):

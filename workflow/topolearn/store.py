@@ -96,6 +96,11 @@ def _all_arrays(group, prefix=""):
         yield from _all_arrays(sub, prefix + name + "/")
 
 
+def read_all_arrays(path) -> dict[str, np.ndarray]:
+    """Every array of a store by its path in the group (e.g. `weights/layer0`), as numpy."""
+    return {name: arr[:] for name, arr in _all_arrays(zarr.open_group(str(path), mode="r"))}
+
+
 def open_store(path, verify: bool = True) -> zarr.Group:
     """Open a complete store read-only; raise StoreError for anything else."""
     if verify:
