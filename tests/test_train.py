@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-import zarr
 
 from topolearn.store import read_all_arrays
 
