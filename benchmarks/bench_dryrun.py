@@ -12,9 +12,11 @@ The verdict is `snakemake -n` as the issue states it: every job block printed (t
 time into parse and DAG; `snakemake -n --quiet` shows what printing costs (Snakemake then skips
 formatting the job blocks, which evaluates every job's resources). Times are wall clock and the
 child's CPU time (user + sys), the best of --repeat runs: Snakemake plans on one core, so on a
-shared machine CPU time is what the dry run costs on an idle one (it still varies by ~10 % with
-the host's load); the verdict uses it. The floor is measured in the same run, so the ratio to it
-holds on any machine.
+shared machine CPU time is what the dry run costs on an idle one; the verdict uses it. On a
+virtual machine whose host is busy, CPU seconds still vary by up to 1.5x between runs minutes
+apart, so where perf is installed (Debian: linux-perf) every case also reports the user-space
+instructions it ran, which do not vary with load (within 1 %), and the floor is measured in the
+same run, so the ratio to it holds on any machine.
 
 Usage: .venv/bin/python benchmarks/bench_dryrun.py [--points 1000] [--repeat 2]
 """
@@ -36,17 +38,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow"))
 
 from topolearn.config import mapper_layers, validate_config  # noqa: E402
-from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES  # noqa: E402
+from topolearn.figures import SWEEP_FIGURES  # noqa: E402
 from topolearn.store import create_store, finalize_store, write_rows  # noqa: E402
 
 TARGET_S = 15.0
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+INSTRUCTIONS: dict[str, float | None] = {}  # G instructions of each case's snakemake -n
 
 # The workflow's DAG with nothing but its files: rules, patterns and targets as in workflow/rules.
 FLOOR_SNAKEFILE = '''
 RUN_IDS = {run_ids!r}
 LAYERS = {layers!r}
-RUN_FIGS = {run_figs!r}
 SWEEP_FIGS = {sweep_figs!r}
 IDX = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
        "t10k-labels-idx1-ubyte.gz")
@@ -63,10 +65,7 @@ wildcard_constraints:
 rule all:
     input:
         R + "/sweep.tsv", R + "/summary.tsv",
-        [f for r in RUN_IDS for f in [STORE.format(run_id=r)]
-         + [R + f"/mapper/{{r}}/{{l}}.json" for l in LAYERS]
-         + [R + f"/branches/{{r}}.tsv", R + f"/branching/{{r}}.tsv"]
-         + [R + f"/figures/runs/{{r}}/{{n}}" for n in RUN_FIGS]],
+        [f for r in RUN_IDS for f in (STORE.format(run_id=r), R + f"/figures/runs/{{r}}")],
         expand(R + "/figures/sweep/{{n}}", n=SWEEP_FIGS),
     default_target: True
 
@@ -91,14 +90,10 @@ rule mapper:
         R + "/mapper/{{run_id}}/{{layer}}.png",
     shell: "true"
 
-rule branches:
-    input: JSONS
-    output: R + "/branches/{{run_id}}.tsv"
-    shell: "true"
-
 rule branching:
-    input: STORE
+    input: STORE, JSONS
     output:
+        R + "/branches/{{run_id}}.tsv",
         R + "/branching/{{run_id}}.tsv",
         R + "/branching/{{run_id}}.events.tsv",
         R + "/branching/{{run_id}}.symmetry.tsv",
@@ -120,7 +115,7 @@ rule inpca:
 
 rule plot_run:
     input: STORE, R + "/branching/{{run_id}}.tsv", JSONS
-    output: [R + "/figures/runs/{{run_id}}/" + n for n in RUN_FIGS]
+    output: directory(R + "/figures/runs/{{run_id}}")
     shell: "true"
 
 rule plot_sweep:
@@ -146,7 +141,6 @@ def floor_snakefile(cfg: dict) -> str:
     assert len(layers) == 1, "the floor DAG assumes runs of equal depth"
     fmts = cfg["figures"]["formats"]
     return FLOOR_SNAKEFILE.format(run_ids=sorted(points), layers=list(layers.pop()),
-                                  run_figs=[f"{n}.{f}" for n in RUN_FIGURES for f in fmts],
                                   sweep_figs=[f"{n}.{f}" for n in SWEEP_FIGURES for f in fmts])
 
 
@@ -164,20 +158,37 @@ def fake_store(path: Path, point: dict) -> None:
     finalize_store(path, n, {"diverged": False})
 
 
-def timed(cmd: list[str], repeat: int = 1) -> tuple[float, float, subprocess.CompletedProcess]:
-    """(wall s, child CPU s, result) of a command, the run with the least CPU time of `repeat`."""
+def perf_works() -> bool:
+    """Whether `perf stat` can count this user's instructions (linux-perf installed and permitted)."""
+    if not shutil.which("perf"):
+        return False
+    res = subprocess.run(["perf", "stat", "-x,", "-e", "instructions:u", "true"], capture_output=True, text=True)
+    return res.returncode == 0 and "instructions" in res.stderr and "not supported" not in res.stderr
+
+
+PERF = perf_works()
+
+
+def timed(cmd: list[str], repeat: int = 1) -> tuple[float, float, float | None, subprocess.CompletedProcess]:
+    """(wall s, child CPU s, G instructions or None, result) of a command, the run with the least CPU
+    time of `repeat`. Instructions (user space, counted by perf when it is there) do not depend on
+    how busy the host is, unlike seconds: the measure to compare runs taken at different times."""
     best = None
     for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with tempfile.NamedTemporaryFile(suffix=".perf") as counts:
+            run_cmd = ["perf", "stat", "-x,", "-e", "instructions:u", "-o", counts.name, *cmd] if PERF else cmd
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            res = subprocess.run(run_cmd, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            lines = [ln.split(",") for ln in Path(counts.name).read_text().splitlines() if "instructions" in ln]
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        ginstr = int(lines[0][0]) / 1e9 if lines and lines[0][0].isdigit() else None
         if res.returncode != 0:
             sys.exit(f"{' '.join(cmd)} failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
         if best is None or cpu < best[1]:
-            best = (wall, cpu, res)
+            best = (wall, cpu, ginstr, res)
     return best
 
 
@@ -194,15 +205,17 @@ def case(name: str, workdir: Path, configfile: Path | None, repeat: int, snakefi
     if configfile:
         base += ["--workflow-profile", str(ROOT / "profiles" / "default"), "--configfile", str(configfile)]
     parse_cpu = timed(base + ["--list-rules"], repeat)[1] if parse else None
-    wall, cpu, res = timed(base + ["-n"], repeat)
+    wall, cpu, ginstr, res = timed(base + ["-n"], repeat)
     counts = job_counts(res.stdout + res.stderr)
     split = f" (parse {parse_cpu:5.2f} s CPU, DAG {cpu - parse_cpu:5.2f} s CPU)" if parse else ""
-    print(f"{name:9s}: snakemake -n {wall:6.2f} s wall, {cpu:6.2f} s CPU{split}; "
+    instr = f", {ginstr:5.1f} G instructions" if ginstr else ""
+    print(f"{name:9s}: snakemake -n {wall:6.2f} s wall, {cpu:6.2f} s CPU{split}{instr}; "
           f"{counts.get('total', '?')} jobs, {counts.get('train', 0)} train; ratio CPU/target {cpu / TARGET_S:.2f}")
     if quiet:
-        q_wall, q_cpu, _ = timed(base + ["-n", "--quiet"], repeat)
+        q_wall, q_cpu, _, _ = timed(base + ["-n", "--quiet"], repeat)
         print(f"{'':9s}  snakemake -n --quiet {q_wall:6.2f} s wall, {q_cpu:6.2f} s CPU: printing the job "
               f"blocks costs {cpu - q_cpu:5.2f} s CPU")
+    INSTRUCTIONS[name] = ginstr
     return cpu
 
 
@@ -244,6 +257,9 @@ def main() -> None:
           f"ratio {worst / TARGET_S:.2f} -> {'OK' if worst <= TARGET_S else 'TOO SLOW'}; Snakemake's own "
           f"floor for this DAG (bare shell rules, same run): {floor:.2f} s CPU (ratio {floor / TARGET_S:.2f}), "
           f"topolearn/floor {fresh / floor:.2f}")
+    if INSTRUCTIONS.get("fresh") and INSTRUCTIONS.get("floor"):
+        print(f"instructions: fresh {INSTRUCTIONS['fresh']:.1f} G, finished {INSTRUCTIONS['finished']:.1f} G, "
+              f"floor {INSTRUCTIONS['floor']:.1f} G: topolearn/floor {INSTRUCTIONS['fresh'] / INSTRUCTIONS['floor']:.2f}")
     sys.exit(0 if worst <= TARGET_S else 1)
 
 

@@ -1,9 +1,15 @@
 # Shared setup and input functions: config validation, the sweep's points, output paths.
 import functools
+import gc
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+
+# Snakemake builds a large sweep's DAG from millions of small objects, and Python's default
+# collector thresholds (700, 10, 10) rescan them over and over: fewer collections make a
+# 1,000-point dry run ~4 % cheaper. Cycles are still collected; jobs run in their own processes.
+gc.set_threshold(100_000, 50, 100)
 
 # Light modules only: the workflow is parsed before every dry run, job and status check.
 from topolearn import jobsize
@@ -128,33 +134,36 @@ def train_runtime(wildcards):
     return jobsize.train_runtime(POINTS[wildcards.run_id])
 
 
-def run_targets(run_id):
-    out = [store(run_id)]
-    out += [f"{RESULTS}/mapper/{run_id}/{l}.json" for l in layers(run_id)]
-    out += [f"{RESULTS}/branches/{run_id}.tsv", f"{RESULTS}/branching/{run_id}.tsv"]
-    return out
-
-
-def run_figures(run_id):
-    """Per-run figures: every name of topolearn.figures.RUN_FIGURES in every configured format."""
-    return [f"{RESULTS}/figures/runs/{run_id}/{n}.{fmt}" for n in RUN_FIGURES for fmt in CFG["figures"]["formats"]]
+def run_figures_dir(run_id):
+    """Every per-run figure (topolearn.figures.RUN_FIGURES in every configured format) lives in this
+    directory, one output for the job instead of one per file: each output file of each job costs a
+    dry run's planning time (a 1,000-point sweep plans a quarter faster)."""
+    return f"{RESULTS}/figures/runs/{run_id}"
 
 
 def sweep_figures():
     return [f"{RESULTS}/figures/sweep/{n}.{fmt}" for n in SWEEP_FIGURES for fmt in CFG["figures"]["formats"]]
 
 
+def report_format():
+    """The format figures enter the report in: png, else svg, else pdf."""
+    return next(f for f in ("png", "svg", "pdf") if f in CFG["figures"]["formats"])
+
+
 def for_report(paths, **kw):
-    """Flag each figure's report format (png, else svg, else pdf) for the report, with its caption."""
-    fmts = CFG["figures"]["formats"]
-    report_fmt = next(f for f in ("png", "svg", "pdf") if f in fmts)
+    """Flag each figure's report format for the report, with its caption."""
     out = []
     for path in paths:
         name, fmt = Path(path).name.rsplit(".", 1)
-        if fmt == report_fmt:  # caption paths are relative to workflow/rules/
+        if fmt == report_format():  # caption paths are relative to workflow/rules/
             path = report(path, caption=f"../report/{name}.rst", labels={"figure": name.replace("_", " ")}, **kw)
         out.append(path)
     return out
+
+
+def figure_label(wildcards):
+    """Report label of a figure found by the pattern {name}.{format} in a figure directory."""
+    return {"figure": wildcards.name.replace("_", " ")}
 
 
 @functools.cache
@@ -174,10 +183,18 @@ def run_title(wildcards):
     return wildcards.run_id + (" (" + ", ".join(f"{k}={p[k]}" for k in varied) + ")" if varied else "")
 
 
+def run_targets(run_id):
+    """A run's end products: its store and its figures, whose job needs its learning graphs and
+    branching tables (the summary needs the tables too), so every product is built. The store is
+    listed so that one lost or quarantined is rebuilt, and everything made from it after it, even
+    while those results are still there (Snakemake rebuilds a missing file only for a target or a
+    job that has to run). Listing every file would cost a 1,000-point dry run 8 % more."""
+    return [store(run_id), run_figures_dir(run_id)]
+
+
 def all_targets():
     out = [f"{RESULTS}/sweep.tsv", f"{RESULTS}/summary.tsv"]
     for r in RUN_IDS:
         out += run_targets(r)
-        out += run_figures(r)
     out += sweep_figures()
     return out

@@ -1,5 +1,6 @@
-# Figures: one local job per run (all of its figures in one Python process) and one for the sweep.
-# The preferred format of each figure (png, else svg, else pdf) goes into the Snakemake report.
+# Figures: one local job per run (all of its figures in one Python process, into one directory
+# output) and one for the sweep. Each figure's report format (png, else svg, else pdf) goes into
+# the Snakemake report.
 
 
 localrules:
@@ -13,9 +14,15 @@ rule plot_run:
         branching=f"{RESULTS}/branching/{{run_id}}.tsv",
         mapper=mapper_jsons_input(),
     output:
-        for_report(run_figures("{run_id}"), category="Runs", subcategory=run_title),
+        report(
+            directory(run_figures_dir("{run_id}")),
+            patterns=[f"{{name}}.{report_format()}"],
+            caption="../report/run_figures.rst",
+            category="Runs",
+            subcategory=run_title,
+            labels=figure_label,
+        ),
     params:
-        outdir=f"{RESULTS}/figures/runs/{{run_id}}",
         formats=CFG["figures"]["formats"],
         dpi=CFG["figures"]["dpi"],
         image_epochs=CFG["figures"]["weight_image_epochs"],

@@ -1,4 +1,4 @@
-# Learning graphs: one KeplerMapper graph per (run, layer), then the run's branch table.
+# Learning graphs: one KeplerMapper graph per (run, layer); branching.smk tabulates them per run.
 # Items given by per_layer()/per_run() are constants when every run shares them (common.smk).
 
 
@@ -23,23 +23,3 @@ rule mapper:
     script:
         "../scripts/mapper.py"
 
-
-localrules:
-    branches,
-
-
-rule branches:
-    input:
-        mapper_jsons_input(),
-    output:
-        f"{RESULTS}/branches/{{run_id}}.tsv",
-    log:
-        f"{LOGS}/branches/{{run_id}}.log",
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=5,
-    conda:
-        ENV
-    script:
-        "../scripts/branches.py"

@@ -8,6 +8,6 @@ from topolearn.figures.runs import render_run_figures  # noqa: E402
 from topolearn.logutil import logged  # noqa: E402
 
 with logged(snakemake.log[0], "w"):  # noqa: F821
-    i, p = snakemake.input, snakemake.params  # noqa: F821
-    for path in render_run_figures(i.store, i.branching, i.mapper, p.outdir, p.formats, p.dpi, p.image_epochs):
+    i, o, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+    for path in render_run_figures(i.store, i.branching, i.mapper, o[0], p.formats, p.dpi, p.image_epochs):
         print(path)
