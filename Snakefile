@@ -21,7 +21,7 @@ include: "workflow/rules/sweep.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/mapper.smk"
-include: "workflow/rules/branching.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 

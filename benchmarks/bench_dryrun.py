@@ -90,13 +90,14 @@ rule mapper:
         R + "/mapper/{{run_id}}/{{layer}}.png",
     shell: "true"
 
-rule branching:
+rule analyze_run:
     input: STORE, JSONS
     output:
         R + "/branches/{{run_id}}.tsv",
         R + "/branching/{{run_id}}.tsv",
         R + "/branching/{{run_id}}.events.tsv",
         R + "/branching/{{run_id}}.symmetry.tsv",
+        directory(R + "/figures/runs/{{run_id}}"),
     shell: "true"
 
 rule summary:
@@ -111,11 +112,6 @@ rule summary:
 rule inpca:
     input: STORES
     output: R + "/inpca/coords.tsv", R + "/inpca/stress.tsv"
-    shell: "true"
-
-rule plot_run:
-    input: STORE, R + "/branching/{{run_id}}.tsv", JSONS
-    output: directory(R + "/figures/runs/{{run_id}}")
     shell: "true"
 
 rule plot_sweep:

@@ -85,11 +85,11 @@ def ok(res: subprocess.CompletedProcess) -> str:
 
 
 def has_analysis() -> bool:
-    """Whether the workflow has its analysis rules (Mapper, branching) yet."""
+    """Whether the workflow has its analysis rules (Mapper, per-run analysis) yet."""
     defined = set()
     for smk_file in (ROOT / "workflow" / "rules").glob("*.smk"):
         defined |= set(re.findall(r"^rule (\w+):", smk_file.read_text(), flags=re.M))
-    return {"mapper", "branching"} <= defined
+    return {"mapper", "analyze_run"} <= defined
 
 
 def targets(cfg: dict, analysis: bool) -> list[str]:
@@ -100,14 +100,14 @@ def targets(cfg: dict, analysis: bool) -> list[str]:
 
 
 def cluster_targets(cfg: dict) -> list[str]:
-    """Stores, sweep table and, when the rules exist, the analysis jobs SLURM runs after training
-    (the output layer's Mapper graph and the branching curve) of the diverging run: they run while
-    the slow run's retry trains, so they cost no extra round of SLURM status checks."""
+    """Stores, sweep table and, when the rules exist, the analysis job SLURM runs after training
+    (the output layer's Mapper graph) of the diverging run: it runs while the slow run's retry
+    trains, so it costs no extra round of SLURM status checks."""
     out = targets(cfg, analysis=False)
     if has_analysis():
         _, div = slow_and_diverging(cfg)
         depth = points(cfg)[div]["depth"]
-        out += [f"results/mapper/{div}/layer{depth}.json", f"results/branching/{div}.tsv"]
+        out += [f"results/mapper/{div}/layer{depth}.json"]
     return out
 
 

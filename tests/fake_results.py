@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from topolearn.config import normalize_point, run_id
+from topolearn.graphs import BRANCH_COLUMNS
 from topolearn.store import create_store, finalize_store, write_rows
 
 BRANCH_EPOCH = 2.0
@@ -91,15 +92,16 @@ def _write_tables(results, rid, shapes, epochs, acc, empty_layers):
         events.append({"run_id": rid, "layer": f"layer{i}", "branch_epoch": epochs[epochs > BRANCH_EPOCH][0],
                        "groups_before": 1, "groups_after": k, "jump_epoch": BRANCH_EPOCH, "jump_size": 0.3,
                        "lag_epochs": 0.5})
-        _write_mapper(results / "mapper" / rid / f"layer{i}.json", epochs, n_neurons, k, empty)
+        _write_mapper(results / "mapper" / rid / f"layer{i}.json", epochs, n_neurons, k, empty, branch_rows[-1])
     for sub, rows, name in (("branches", branch_rows, f"{rid}.tsv"), ("branching", curve, f"{rid}.tsv"),
                             ("branching", events, f"{rid}.events.tsv")):
         (results / sub).mkdir(parents=True, exist_ok=True)
         pd.DataFrame(rows).to_csv(results / sub / name, sep="\t", index=False, na_rep="NA")
 
 
-def _write_mapper(path, epochs, n_neurons, k, empty):
-    """A trunk of 3 nodes, then k branches of one node each (members as (neuron, snapshot))."""
+def _write_mapper(path, epochs, n_neurons, k, empty, row):
+    """A trunk of 3 nodes, then k branches of one node each (members as (neuron, snapshot)); the
+    document's identity and metrics are those of its branches-table `row`."""
     nodes, edges = {}, []
     if not empty:
         early = [s for s, e in enumerate(epochs) if e <= BRANCH_EPOCH]
@@ -113,5 +115,7 @@ def _write_mapper(path, epochs, n_neurons, k, empty):
             nodes[f"branch{b}"] = {"members": [[n, int(s)] for s in late for n in range(b, n_neurons, k)]}
             edges.append(["trunk2", f"branch{b}"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"nodes": nodes, "edges": edges, "params": {"eps": 0.25},
-                                "metrics": {"branches": 0 if empty else k, "empty": empty}}))
+    metrics = {key: (None if row[key] == "NA" else row[key]) for key in BRANCH_COLUMNS[5:14]}
+    ident = {key: row[key] for key in ("run_id", "layer", "layer_index", "n_neurons", "n_snapshots", "eps", "empty")}
+    path.write_text(json.dumps({**ident, "nodes": nodes, "edges": edges, "params": {"eps": 0.25},
+                                "metrics": {**metrics, "empty": empty}}))

@@ -174,7 +174,7 @@ def test_damaged_stores_are_refused_quarantined_and_rebuilt(reference, tmp_path)
     jobs, out = planned_jobs(wd, targets(SWEEP, has_analysis()))
     assert trained(jobs) == sorted([slow, div])
     if has_analysis():
-        for rule in ("mapper", "branching"):
+        for rule in ("mapper", "analyze_run"):
             assert sorted(w["run_id"] for r, w in jobs if r == rule) == sorted([slow, div]), (rule, jobs)
     assert f"missing file {missing}" in out and "store is incomplete" in out and "rebuilt" in out
     quarantined = sorted((wd / "results" / "quarantine").iterdir())

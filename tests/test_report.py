@@ -23,7 +23,7 @@ from topolearn.sweep import write_sweep_table
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-OWN_RULES = {"summary", "inpca", "plot_run", "plot_sweep", "all"}
+OWN_RULES = {"analyze_run", "summary", "inpca", "plot_sweep", "all"}
 
 
 def smk(workdir, configfile, *args):
@@ -73,7 +73,7 @@ def test_rules_write_every_figure_and_table(finished):
         assert all((out / "figures" / "sweep" / f"{name}.{fmt}").stat().st_size > 0 for fmt in formats)
     for table in ("summary.tsv", "inpca/coords.tsv", "inpca/stress.tsv"):
         assert (out / table).stat().st_size > 0
-    assert (out / "logs" / "figures" / f"{run_ids[0]}.log").read_text().count(" s\n") == len(RUN_FIGURES)
+    assert (out / "logs" / "analyze_run" / f"{run_ids[0]}.log").read_text().count(" s\n") == len(RUN_FIGURES)
     assert planned(wd, cfgfile) == [], "nothing left to do"
 
 
@@ -111,7 +111,7 @@ def test_adding_a_point_rerenders_only_its_figures_and_the_sweep(finished, tmp_p
     more.write_text(yaml.safe_dump(cfg))
     new = set(load_config_file(more)["points"]) - set(run_ids)
     jobs = planned(wd, more)
-    plotted = {rid for rule, rid in jobs if rule == "plot_run"}
+    plotted = {rid for rule, rid in jobs if rule == "analyze_run"}
     assert plotted == new and len(new) == 2
     assert {rule for rule, rid in jobs if rid is None} >= {"summary", "inpca", "plot_sweep"}
     assert {rid for _, rid in jobs if rid} == new, "existing runs are left alone"

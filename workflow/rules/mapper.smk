@@ -1,4 +1,4 @@
-# Learning graphs: one KeplerMapper graph per (run, layer); branching.smk tabulates them per run.
+# Learning graphs: one KeplerMapper graph per (run, layer); analysis.smk tabulates them per run.
 # Items given by per_layer()/per_run() are constants when every run shares them (common.smk).
 
 
