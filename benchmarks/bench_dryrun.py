@@ -11,14 +11,15 @@ The verdict is `snakemake -n` as the issue states it: every job block printed (t
 `snakemake --list-rules` (parsing only: imports, config validation, quarantine check) splits the
 time into parse and DAG; `snakemake -n --quiet` shows what printing costs (Snakemake then skips
 formatting the job blocks, which evaluates every job's resources). Times are wall clock and the
-child's CPU time (user + sys), the best of --repeat runs: Snakemake plans on one core, so on a
-shared machine CPU time is what the dry run costs on an idle one; the verdict uses it. On a
-virtual machine whose host is busy, CPU seconds still vary by up to 1.5x between runs minutes
-apart, so where perf is installed (Debian: linux-perf) every case also reports the user-space
-instructions it ran, which do not vary with load (within 1 %), and the floor is measured in the
-same run, so the ratio to it holds on any machine.
+child's CPU time (user + sys), the best of --repeat rounds, the three cases interleaved in each
+round: Snakemake plans on one core, so on a shared machine CPU time is what the dry run costs on
+an idle one; the verdict uses it. On a virtual machine whose host is busy, CPU seconds still vary
+by up to 1.5x between runs minutes apart (interleaving gives every case the same slow spells), so
+where perf is installed (Debian: linux-perf) every case also reports the user-space instructions
+it ran, which do not vary with load (within 1 %): the ratio of instructions to the floor's holds
+on any machine.
 
-Usage: .venv/bin/python benchmarks/bench_dryrun.py [--points 1000] [--repeat 2]
+Usage: .venv/bin/python benchmarks/bench_dryrun.py [--points 1000] [--repeat 3]
 """
 
 import argparse
@@ -43,7 +44,6 @@ from topolearn.store import create_store, finalize_store, write_rows  # noqa: E4
 
 TARGET_S = 15.0
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-INSTRUCTIONS: dict[str, float | None] = {}  # G instructions of each case's snakemake -n
 
 # The workflow's DAG with nothing but its files: rules, patterns and targets as in workflow/rules.
 FLOOR_SNAKEFILE = '''
@@ -194,68 +194,77 @@ def job_counts(text: str) -> dict:
             if len(p) == 2 and p[1].isdigit()}
 
 
-def case(name: str, workdir: Path, configfile: Path | None, repeat: int, snakefile: Path = ROOT / "Snakefile",
-         parse: bool = True, quiet: bool = False) -> float:
-    """Times of one case; returns the CPU seconds of its `snakemake -n`."""
-    base = [SNAKEMAKE, "-s", str(snakefile), "--directory", str(workdir), "--cores", "1"]
+def base_cmd(workdir: Path, configfile: Path | None, snakefile: Path = ROOT / "Snakefile") -> list[str]:
+    cmd = [SNAKEMAKE, "-s", str(snakefile), "--directory", str(workdir), "--cores", "1"]
     if configfile:
-        base += ["--workflow-profile", str(ROOT / "profiles" / "default"), "--configfile", str(configfile)]
-    parse_cpu = timed(base + ["--list-rules"], repeat)[1] if parse else None
-    wall, cpu, ginstr, res = timed(base + ["-n"], repeat)
-    counts = job_counts(res.stdout + res.stderr)
-    split = f" (parse {parse_cpu:5.2f} s CPU, DAG {cpu - parse_cpu:5.2f} s CPU)" if parse else ""
-    instr = f", {ginstr:5.1f} G instructions" if ginstr else ""
-    print(f"{name:9s}: snakemake -n {wall:6.2f} s wall, {cpu:6.2f} s CPU{split}{instr}; "
-          f"{counts.get('total', '?')} jobs, {counts.get('train', 0)} train; ratio CPU/target {cpu / TARGET_S:.2f}")
-    if quiet:
-        q_wall, q_cpu, _, _ = timed(base + ["-n", "--quiet"], repeat)
-        print(f"{'':9s}  snakemake -n --quiet {q_wall:6.2f} s wall, {q_cpu:6.2f} s CPU: printing the job "
-              f"blocks costs {cpu - q_cpu:5.2f} s CPU")
-    INSTRUCTIONS[name] = ginstr
-    return cpu
+        cmd += ["--workflow-profile", str(ROOT / "profiles" / "default"), "--configfile", str(configfile)]
+    return cmd
+
+
+def interleaved(cases: dict[str, list[str]], repeat: int) -> dict[str, tuple]:
+    """timed(cmd + ["-n"]) of every case, round after round (a slow spell of a shared host then hits
+    every case alike), keeping each case's run with the least CPU time."""
+    best: dict[str, tuple] = {}
+    for _ in range(repeat):
+        for name, cmd in cases.items():
+            run = timed(cmd + ["-n"])
+            if name not in best or run[1] < best[name][1]:
+                best[name] = run
+    return best
+
+
+def setup(tmp: Path, cfg: dict, valid: dict) -> dict[str, list[str]]:
+    """The three cases' snakemake commands (without -n), their folders made."""
+    cfgfile = tmp / "sweep.yaml"
+    cfgfile.write_text(yaml.safe_dump(cfg))
+    template = tmp / "template.zarr"
+    fake_store(template, next(iter(valid["points"].values())))
+    for rid in valid["points"]:
+        shutil.copytree(template, tmp / "finished" / "results" / "runs" / rid / "snapshots.zarr")
+    bare = tmp / "floor" / "Snakefile"
+    bare.parent.mkdir()
+    bare.write_text(floor_snakefile(valid))
+    return {"fresh": base_cmd(tmp / "fresh", cfgfile), "finished": base_cmd(tmp / "finished", cfgfile),
+            "floor": base_cmd(bare.parent, None, bare)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=2, help="runs per command; the least CPU time counts")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of runs; each case's least CPU time counts")
     args = ap.parse_args()
     cfg = sweep_config(args.points)
 
     t0 = time.perf_counter()
     valid = validate_config(cfg)
     validate_s = time.perf_counter() - t0
-    points = valid["points"]
-    print(f"points: {len(points)}; validate_config alone: {validate_s:.2f} s")
-
+    print(f"points: {len(valid['points'])}; validate_config alone: {validate_s:.2f} s")
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="bench_dryrun_") as tmp:
-        tmp = Path(tmp)
-        cfgfile = tmp / "sweep.yaml"
-        cfgfile.write_text(yaml.safe_dump(cfg))
-        fresh = case("fresh", tmp / "fresh", cfgfile, args.repeat, quiet=True)
+        cases = setup(Path(tmp), cfg, valid)
+        best = interleaved(cases, args.repeat)
+        parse_cpu = {name: timed(cases[name] + ["--list-rules"], args.repeat)[1] for name in ("fresh", "finished")}
+        quiet_cpu = timed(cases["fresh"] + ["-n", "--quiet"], args.repeat)[1]
+        assert not (Path(tmp) / "finished" / "results" / "quarantine").exists(), "complete stores were quarantined"
 
-        wd = tmp / "finished"
-        template = tmp / "template.zarr"
-        fake_store(template, next(iter(points.values())))
-        for rid in points:
-            shutil.copytree(template, wd / "results" / "runs" / rid / "snapshots.zarr")
-        finished = case("finished", wd, cfgfile, args.repeat)
-        quarantine = wd / "results" / "quarantine"
-        assert not quarantine.exists(), "complete stores were quarantined"
-
-        bare = tmp / "floor" / "Snakefile"
-        bare.parent.mkdir()
-        bare.write_text(floor_snakefile(valid))
-        floor = case("floor", bare.parent, None, args.repeat, snakefile=bare, parse=False)
+    for name, (wall, cpu, ginstr, res) in best.items():
+        counts = job_counts(res.stdout + res.stderr)
+        split = f" (parse {parse_cpu[name]:5.2f} s CPU, DAG {cpu - parse_cpu[name]:5.2f} s CPU)" if name in parse_cpu else ""
+        instr = f", {ginstr:5.1f} G instructions" if ginstr else ""
+        print(f"{name:9s}: snakemake -n {wall:6.2f} s wall, {cpu:6.2f} s CPU{split}{instr}; "
+              f"{counts.get('total', '?')} jobs, {counts.get('train', 0)} train; ratio CPU/target {cpu / TARGET_S:.2f}")
+    print(f"{'':9s}  snakemake -n --quiet (fresh): {quiet_cpu:6.2f} s CPU: printing the job blocks costs "
+          f"{best['fresh'][1] - quiet_cpu:5.2f} s CPU")
+    fresh, finished, floor = (best[n][1] for n in ("fresh", "finished", "floor"))
     worst = max(fresh, finished)
-    print(f"RESULT dry run of {len(points)} points: {worst:.2f} s CPU (target <= {TARGET_S:.0f} s), "
+    print(f"RESULT dry run of {len(valid['points'])} points: {worst:.2f} s CPU (target <= {TARGET_S:.0f} s), "
           f"ratio {worst / TARGET_S:.2f} -> {'OK' if worst <= TARGET_S else 'TOO SLOW'}; Snakemake's own "
-          f"floor for this DAG (bare shell rules, same run): {floor:.2f} s CPU (ratio {floor / TARGET_S:.2f}), "
+          f"floor for this DAG (bare shell rules, same rounds): {floor:.2f} s CPU (ratio {floor / TARGET_S:.2f}), "
           f"topolearn/floor {fresh / floor:.2f}")
-    if INSTRUCTIONS.get("fresh") and INSTRUCTIONS.get("floor"):
-        print(f"instructions: fresh {INSTRUCTIONS['fresh']:.1f} G, finished {INSTRUCTIONS['finished']:.1f} G, "
-              f"floor {INSTRUCTIONS['floor']:.1f} G: topolearn/floor {INSTRUCTIONS['fresh'] / INSTRUCTIONS['floor']:.2f}")
+    instr = {n: best[n][2] for n in best}
+    if all(instr.values()):
+        print(f"instructions: fresh {instr['fresh']:.1f} G, finished {instr['finished']:.1f} G, floor "
+              f"{instr['floor']:.1f} G: topolearn/floor {instr['fresh'] / instr['floor']:.2f}")
     sys.exit(0 if worst <= TARGET_S else 1)
 
 
