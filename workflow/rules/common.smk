@@ -15,7 +15,7 @@ gc.set_threshold(100_000, 50, 100)
 from topolearn import jobsize
 from topolearn.config import ConfigError, mapper_layers, mapper_params, validate_config
 from topolearn.datasets import DATASETS
-from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES
+from topolearn.figures import SWEEP_FIGURES
 from topolearn.storecheck import quarantine_bad_stores
 
 try:
