@@ -3,27 +3,15 @@
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
+from fake_results import make_point, write_run
 
 from topolearn.storecheck import TIMESTAMP_FILE, check_store, quarantine_bad_stores
-from topolearn.store import create_store, finalize_store, write_rows
-
-N = 6
 
 
-def make_store(path: Path) -> Path:
-    """A small complete store: one hidden layer of 4 neurons, 6 snapshots in chunks of 2."""
-    shapes = [(4, 8), (10, 4)]
-    root = create_store(path, layer_shapes=shapes, bias=False, n_snapshots=N, probe_labels=np.arange(5),
-                        n_classes=10, chunk=2, attrs={"run_id": path.parent.name})
-    rows = {"step": np.arange(N), "epoch": np.linspace(0, 1, N), "train_loss": np.ones(N), "train_acc": np.ones(N),
-            "test_loss": np.ones(N), "test_acc": np.ones(N), "probs": np.full((N, 5, 10), 0.1, np.float32)}
-    rows |= {f"weights/layer{i}": np.arange(N * o * k, dtype=np.float32).reshape(N, o, k)
-             for i, (o, k) in enumerate(shapes)}
-    write_rows(root, 0, rows)
-    finalize_store(path, N, {"diverged": False})
-    return path
+def make_store(results: Path, **point) -> Path:
+    """A complete synthetic run's store (tests/fake_results.py)."""
+    return results / "runs" / write_run(results, make_point(**point)) / "snapshots.zarr"
 
 
 def a_chunk(store: Path) -> Path:
@@ -31,7 +19,7 @@ def a_chunk(store: Path) -> Path:
 
 
 def test_a_sound_store_passes_and_snakemakes_timestamp_is_ignored(tmp_path):
-    store = make_store(tmp_path / "a" / "snapshots.zarr")
+    store = make_store(tmp_path)
     (store / TIMESTAMP_FILE).touch()  # Snakemake adds it to directory() outputs after the job
     assert check_store(store) is None and check_store(store, deep=True) is None
 
@@ -43,13 +31,13 @@ def test_a_sound_store_passes_and_snakemakes_timestamp_is_ignored(tmp_path):
     (lambda s: (s / "zarr.json").unlink(), "no zarr store here"),
 ])
 def test_damage_is_named(tmp_path, damage, expected):
-    store = make_store(tmp_path / "a" / "snapshots.zarr")
+    store = make_store(tmp_path)
     damage(store)
     assert expected in check_store(store)
 
 
 def test_an_interrupted_store_is_incomplete(tmp_path):
-    store = make_store(tmp_path / "a" / "snapshots.zarr")
+    store = make_store(tmp_path)
     meta = json.loads((store / "zarr.json").read_text())
     meta["attributes"]["complete"] = False
     (store / "zarr.json").write_text(json.dumps(meta))
@@ -57,7 +45,7 @@ def test_an_interrupted_store_is_incomplete(tmp_path):
 
 
 def test_a_same_size_corruption_needs_the_deep_check(tmp_path):
-    store = make_store(tmp_path / "a" / "snapshots.zarr")
+    store = make_store(tmp_path)
     chunk = a_chunk(store)
     data = bytearray(chunk.read_bytes())
     data[-1] ^= 0xFF
@@ -67,11 +55,10 @@ def test_a_same_size_corruption_needs_the_deep_check(tmp_path):
 
 
 def test_quarantine_moves_only_damaged_stores_and_keeps_them(tmp_path):
-    runs = tmp_path / "results" / "runs"
-    good = make_store(runs / "aaaaaaaaaaaa" / "snapshots.zarr")
-    bad = make_store(runs / "bbbbbbbbbbbb" / "snapshots.zarr")
+    good = make_store(tmp_path / "results", lr=0.1)
+    bad = make_store(tmp_path / "results", lr=0.2)
     a_chunk(bad).unlink()
-    absent = runs / "cccccccccccc" / "snapshots.zarr"  # not trained yet: nothing to do
+    absent = tmp_path / "results" / "runs" / "cccccccccccc" / "snapshots.zarr"  # not trained yet: nothing to do
     quarantine = tmp_path / "results" / "quarantine"
 
     messages = quarantine_bad_stores([good, bad, absent], quarantine)
@@ -79,6 +66,6 @@ def test_quarantine_moves_only_damaged_stores_and_keeps_them(tmp_path):
     assert len(messages) == 1 and "missing file" in messages[0] and "it will be rebuilt" in messages[0]
     assert good.exists() and not bad.exists() and not absent.exists()
     (moved,) = quarantine.iterdir()
-    assert moved.name.startswith("bbbbbbbbbbbb-") and str(moved) in messages[0]
+    assert moved.name.startswith(f"{bad.parent.name}-") and str(moved) in messages[0]
     assert "missing file" in check_store(moved)  # kept as it was, for inspection
     assert quarantine_bad_stores([good, bad, absent], quarantine) == []  # nothing left to move

@@ -76,11 +76,6 @@ def per_layer(values):
     return lambda wildcards: values[wildcards.run_id, wildcards.layer]
 
 
-def point(wildcards):
-    """The sweep point of a job, as native Python types (params are compared by repr)."""
-    return POINTS[wildcards.run_id]
-
-
 def store(run_id):
     return f"{RESULTS}/runs/{run_id}/snapshots.zarr"
 
@@ -98,20 +93,8 @@ def run_dataset_files(run_id):
     return [f"{CFG['data_root']}/{ds}/{f}" for f in IDX_FILES]
 
 
-def dataset_files(wildcards):
-    return run_dataset_files(wildcards.run_id)
-
-
-def layers(run_id):
-    return RUN_LAYERS[run_id]
-
-
-def layer_mapper_params(wildcards):
-    return MAPPER_PARAMS[wildcards.run_id, wildcards.layer]
-
-
 def mapper_jsons(wildcards):
-    return [f"{RESULTS}/mapper/{wildcards.run_id}/{l}.json" for l in layers(wildcards.run_id)]
+    return [f"{RESULTS}/mapper/{wildcards.run_id}/{l}.json" for l in RUN_LAYERS[wildcards.run_id]]
 
 
 def mapper_jsons_input():
@@ -124,14 +107,6 @@ def mapper_jsons_input():
 
 def train_threads():
     return CFG["train_threads"]
-
-
-def train_mem_mb(wildcards):
-    return jobsize.train_mem_mb(POINTS[wildcards.run_id], CFG["checkpoint_every"])
-
-
-def train_runtime(wildcards):
-    return jobsize.train_runtime(POINTS[wildcards.run_id])
 
 
 def run_figures_dir(run_id):

@@ -20,7 +20,6 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 from .graphs import analyze_graph
-from .jobsize import mapper_mem_mb as mem_mb  # noqa: F401 (moved: the workflow imports it at parse time)
 from .store import open_store, read_metrics, read_weights
 
 log = logging.getLogger(__name__)

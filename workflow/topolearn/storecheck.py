@@ -1,8 +1,8 @@
 """Soundness checks of snapshot stores that need no zarr: the workflow runs them on every store at
 parse time (1,000 stores in a sweep), so they read the root `zarr.json` as plain JSON.
 
-`topolearn.store` re-exports everything here; readers still go through `store.open_store`, which
-adds the deep (CRC32) check.
+`topolearn.store` re-exports StoreError and check_store; readers still go through
+`store.open_store`, which adds the deep (CRC32) check.
 """
 
 import json
