@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs, only those missing (fresh CI machines).
+# Install the Debian packages the test suite needs (python3.11-venv: the venv's interpreter, see Makefile), only those missing (fresh CI machines).
 set -euo pipefail
-pkgs=(dataset-fashion-mnist munge slurmctld slurmd slurm-client)
+pkgs=(python3.11-venv dataset-fashion-mnist munge slurmctld slurmd slurm-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,9 +4,10 @@ Three cases, each in a fresh temporary folder:
   fresh     no results yet: every job of the sweep is planned;
   finished  every store exists and is complete (copies of one tiny store): the parse-time
             quarantine check (topolearn.storecheck.check_store) runs on all 1,000 stores;
-  floor     the same DAG (same jobs, output files, targets and wildcard constraints) as bare
-            shell rules: no imports, config, params, resources, logs or scripts. What Snakemake
-            itself needs for this graph; no change to topolearn's rules can go below it.
+  bare      the same DAG (same jobs, output files, targets and wildcard constraints) as bare
+            shell rules under stock Snakemake: no imports, config, params, resources, logs or
+            scripts. What Snakemake needs for this graph with the cheapest rules; topolearn goes
+            below it by skipping work stock Snakemake repeats per job (topolearn.planning).
 The verdict is `snakemake -n` as the issue states it: every job block printed (to a pipe).
 `snakemake --list-rules` (parsing only: imports, config validation, quarantine check) splits the
 time into parse and DAG; `snakemake -n --quiet` shows what printing costs (Snakemake then skips
@@ -16,8 +17,8 @@ round: Snakemake plans on one core, so on a shared machine CPU time is what the 
 an idle one; the verdict uses it. On a virtual machine whose host is busy, CPU seconds still vary
 by up to 1.5x between runs minutes apart (interleaving gives every case the same slow spells), so
 where perf is installed (Debian: linux-perf) every case also reports the user-space instructions
-it ran, which do not vary with load (within 1 %): the ratio of instructions to the floor's holds
-on any machine.
+it ran, which do not vary with load (within 1 %): the ratio of instructions to the bare case's holds
+on any machine. The interpreter matters too (see the Makefile): it is printed first.
 
 Usage: .venv/bin/python benchmarks/bench_dryrun.py [--points 1000] [--repeat 3]
 """
@@ -46,7 +47,7 @@ TARGET_S = 15.0
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 # The workflow's DAG with nothing but its files: rules, patterns and targets as in workflow/rules.
-FLOOR_SNAKEFILE = '''
+BARE_SNAKEFILE = '''
 RUN_IDS = {run_ids!r}
 LAYERS = {layers!r}
 SWEEP_FIGS = {sweep_figs!r}
@@ -130,13 +131,13 @@ def sweep_config(n_points: int) -> dict:
     return cfg
 
 
-def floor_snakefile(cfg: dict) -> str:
-    """FLOOR_SNAKEFILE for this sweep (every run has the same layers, as in sweep_config)."""
+def bare_snakefile(cfg: dict) -> str:
+    """BARE_SNAKEFILE for this sweep (every run has the same layers, as in sweep_config)."""
     points = cfg["points"]
     layers = {tuple(mapper_layers(cfg, p)) for p in points.values()}
-    assert len(layers) == 1, "the floor DAG assumes runs of equal depth"
+    assert len(layers) == 1, "the bare DAG assumes runs of equal depth"
     fmts = cfg["figures"]["formats"]
-    return FLOOR_SNAKEFILE.format(run_ids=sorted(points), layers=list(layers.pop()),
+    return BARE_SNAKEFILE.format(run_ids=sorted(points), layers=list(layers.pop()),
                                   sweep_figs=[f"{n}.{f}" for n in SWEEP_FIGURES for f in fmts])
 
 
@@ -221,11 +222,11 @@ def setup(tmp: Path, cfg: dict, valid: dict) -> dict[str, list[str]]:
     fake_store(template, next(iter(valid["points"].values())))
     for rid in valid["points"]:
         shutil.copytree(template, tmp / "finished" / "results" / "runs" / rid / "snapshots.zarr")
-    bare = tmp / "floor" / "Snakefile"
+    bare = tmp / "bare" / "Snakefile"
     bare.parent.mkdir()
-    bare.write_text(floor_snakefile(valid))
+    bare.write_text(bare_snakefile(valid))
     return {"fresh": base_cmd(tmp / "fresh", cfgfile), "finished": base_cmd(tmp / "finished", cfgfile),
-            "floor": base_cmd(bare.parent, None, bare)}
+            "bare": base_cmd(bare.parent, None, bare)}
 
 
 def main() -> None:
@@ -238,6 +239,7 @@ def main() -> None:
     t0 = time.perf_counter()
     valid = validate_config(cfg)
     validate_s = time.perf_counter() - t0
+    print(f"python: {sys.executable} {sys.version.split()[0]}")
     print(f"points: {len(valid['points'])}; validate_config alone: {validate_s:.2f} s")
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="bench_dryrun_") as tmp:
@@ -255,16 +257,16 @@ def main() -> None:
               f"{counts.get('total', '?')} jobs, {counts.get('train', 0)} train; ratio CPU/target {cpu / TARGET_S:.2f}")
     print(f"{'':9s}  snakemake -n --quiet (fresh): {quiet_cpu:6.2f} s CPU: printing the job blocks costs "
           f"{best['fresh'][1] - quiet_cpu:5.2f} s CPU")
-    fresh, finished, floor = (best[n][1] for n in ("fresh", "finished", "floor"))
+    fresh, finished, bare = (best[n][1] for n in ("fresh", "finished", "bare"))
     worst = max(fresh, finished)
     print(f"RESULT dry run of {len(valid['points'])} points: {worst:.2f} s CPU (target <= {TARGET_S:.0f} s), "
-          f"ratio {worst / TARGET_S:.2f} -> {'OK' if worst <= TARGET_S else 'TOO SLOW'}; Snakemake's own "
-          f"floor for this DAG (bare shell rules, same rounds): {floor:.2f} s CPU (ratio {floor / TARGET_S:.2f}), "
-          f"topolearn/floor {fresh / floor:.2f}")
+          f"ratio {worst / TARGET_S:.2f} -> {'OK' if worst <= TARGET_S else 'TOO SLOW'}; stock Snakemake "
+          f"with bare shell rules, same DAG and rounds: {bare:.2f} s CPU (ratio {bare / TARGET_S:.2f}), "
+          f"topolearn/bare {fresh / bare:.2f}")
     instr = {n: best[n][2] for n in best}
     if all(instr.values()):
-        print(f"instructions: fresh {instr['fresh']:.1f} G, finished {instr['finished']:.1f} G, floor "
-              f"{instr['floor']:.1f} G: topolearn/floor {instr['fresh'] / instr['floor']:.2f}")
+        print(f"instructions: fresh {instr['fresh']:.1f} G, finished {instr['finished']:.1f} G, bare "
+              f"{instr['bare']:.1f} G: topolearn/bare {instr['fresh'] / instr['bare']:.2f}")
     sys.exit(0 if worst <= TARGET_S else 1)
 
 
