@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite needs (python3.11-venv: the venv's interpreter, see Makefile), only those missing (fresh CI machines).
+# Install the Debian packages the test suite needs, only those missing (fresh CI machines).
+# python3.11-venv: the venv is made from Debian's Python where it can be (see Makefile).
 set -euo pipefail
 pkgs=(python3.11-venv dataset-fashion-mnist munge slurmctld slurmd slurm-client)
 missing=()

@@ -138,7 +138,7 @@ def bare_snakefile(cfg: dict) -> str:
     assert len(layers) == 1, "the bare DAG assumes runs of equal depth"
     fmts = cfg["figures"]["formats"]
     return BARE_SNAKEFILE.format(run_ids=sorted(points), layers=list(layers.pop()),
-                                  sweep_figs=[f"{n}.{f}" for n in SWEEP_FIGURES for f in fmts])
+                                 sweep_figs=[f"{n}.{f}" for n in SWEEP_FIGURES for f in fmts])
 
 
 def fake_store(path: Path, point: dict) -> None:

@@ -20,9 +20,9 @@ def check_scripts_once_per_rule() -> bool:
     URI (smart_open builds a namedtuple class per call). That is 18 % of the instructions of a
     1,000-point dry run. A script path without wildcards or params ("{") names the same file for
     every job of its rule, so the first job's check answers for all of them; a failing check still
-    raises for that first job. Other paths are checked per job as before. Where Snakemake's
-    internals are not the ones this was written for (snakemake is pinned in requirements.txt), it
-    changes nothing.
+    raises for that first job. Other paths are checked per job as before. Written for the Snakemake
+    pinned in requirements.txt; where snakemake.dag has no ScriptProcessor.process_job, it changes
+    nothing.
     """
     try:
         import snakemake.api  # noqa: F401 (snakemake.dag only imports after it)
