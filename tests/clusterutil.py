@@ -14,9 +14,8 @@ import pytest
 import yaml
 import zarr
 
-from topolearn.store import read_all_arrays
-
 from topolearn.config import validate_config
+from topolearn.store import read_all_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -146,13 +145,9 @@ def copy_workdir(src: Path, dst: Path) -> Path:
 # ---------------------------------------------------------------- stores
 
 
-def arrays(path) -> dict:
-    return read_all_arrays(path)
-
-
 def assert_stores_equal(a: Path, b: Path) -> None:
     """Every array equal bit for bit (same dtype, shape and bytes; NaN where NaN)."""
-    xa, xb = arrays(a), arrays(b)
+    xa, xb = read_all_arrays(a), read_all_arrays(b)
     assert sorted(xa) == sorted(xb)
     for name in xa:
         assert xa[name].dtype == xb[name].dtype and xa[name].shape == xb[name].shape, name

@@ -12,23 +12,17 @@ import pytest
 import torch
 import xarray as xr
 
-from topolearn.store import read_all_arrays
-
 from conftest import TINY_CHUNK
 from topolearn.config import normalize_point, run_id, total_updates
 from topolearn.data import load_dataset
 from topolearn.models import model_for_point
 from topolearn.schedule import snapshot_steps, updates_per_epoch
-from topolearn.store import METRICS, open_store, read_metrics, read_weights
+from topolearn.store import METRICS, open_store, read_all_arrays, read_metrics, read_weights
 from topolearn.train import CHECKPOINT, PARTIAL_STORE, train_run
 
 
-def arrays(path) -> dict:
-    return read_all_arrays(path)
-
-
 def assert_bitwise_equal(a, b):
-    A, B = arrays(a), arrays(b)
+    A, B = read_all_arrays(a), read_all_arrays(b)
     assert sorted(A) == sorted(B)
     for name in A:
         assert A[name].dtype == B[name].dtype and A[name].shape == B[name].shape, name
@@ -201,5 +195,5 @@ def test_divergence_keeps_the_finite_snapshots_and_finishes(tmp_path):
     m = read_metrics(root)
     assert len(m) == n and root["probs"].shape[0] == n and root["weights"]["layer0"].shape[0] == n
     np.testing.assert_array_equal(m.step, np.arange(n))
-    for values in arrays(store).values():
+    for values in read_all_arrays(store).values():
         assert np.isfinite(values).all()

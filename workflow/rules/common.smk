@@ -125,10 +125,10 @@ def report_format():
 
 def for_report(paths, **kw):
     """Flag each figure's report format for the report, with its caption."""
-    out = []
+    out, report_fmt = [], report_format()
     for path in paths:
         name, fmt = Path(path).name.rsplit(".", 1)
-        if fmt == report_format():  # caption paths are relative to workflow/rules/
+        if fmt == report_fmt:  # caption paths are relative to workflow/rules/
             path = report(path, caption=f"../report/{name}.rst", labels={"figure": name.replace("_", " ")}, **kw)
         out.append(path)
     return out
