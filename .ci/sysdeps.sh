@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs, only those missing (fresh CI machines).
 # python3.11-venv: the venv is made from Debian's Python where it can be (see Makefile).
+# chromium: the offline learning-graph pages are rendered in headless Chromium (tests/test_offline_html.py).
 set -euo pipefail
-pkgs=(python3.11-venv dataset-fashion-mnist munge slurmctld slurmd slurm-client)
+pkgs=(python3.11-venv dataset-fashion-mnist munge slurmctld slurmd slurm-client chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

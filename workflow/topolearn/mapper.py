@@ -20,6 +20,7 @@ from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
 from .graphs import analyze_graph
+from .offline import inline_scripts
 from .store import open_store, read_metrics, read_weights
 
 log = logging.getLogger(__name__)
@@ -203,15 +204,17 @@ def learning_graph(weights: np.ndarray, epochs: np.ndarray, params: dict, thresh
 
 
 def write_html(graph: dict, cloud: Cloud, path, title: str) -> None:
-    """KeplerMapper's interactive page, colored by epoch; each point's tooltip names neuron and epoch."""
+    """KeplerMapper's interactive page, colored by epoch; each point's tooltip names neuron and epoch.
+    Self-contained: the scripts the template loads from a CDN are inlined (topolearn.offline)."""
     path = Path(path)
     if not graph["nodes"]:
         path.write_text(f"<!doctype html><title>{title}</title><p>{title}: empty learning graph "
                         "(no DBSCAN cluster in any interval; see the JSON's warnings).</p>\n")
         return
     tips = np.array([f"neuron {n}, epoch {e:.2f}" for n, e in zip(cloud.neuron, cloud.epoch)])
-    km.KeplerMapper(verbose=0).visualize(graph, color_values=cloud.epoch, color_function_name="epoch",
-                                         custom_tooltips=tips, path_html=str(path), title=title)
+    html = km.KeplerMapper(verbose=0).visualize(graph, color_values=cloud.epoch, color_function_name="epoch",
+                                                custom_tooltips=tips, title=title, save_file=False)
+    path.write_text(inline_scripts(html), encoding="utf-8")  # d3 inlined: the page works offline
 
 
 def branch_lanes(branches: list[dict]) -> dict:
