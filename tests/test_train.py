@@ -111,7 +111,7 @@ def test_options_biases_optimizers_subsets(tmp_path, monkeypatch):
         p = normalize_point(base | case)
         store, scratch, attrs = run(p, tmp_path, f"case{j}")
         root = open_store(store)
-        assert attrs["slurm_job_id"] == "4242" and not scratch.exists()
+        assert attrs["slurm_job_id"] == "4242" and not (scratch / CHECKPOINT).exists()
         n_layers = p["depth"] + 1
         assert sorted(root["weights"].array_keys()) == [f"layer{i}" for i in range(n_layers)]
         if p["bias"]:
@@ -175,7 +175,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tiny_store, tiny_point, tmp
     attrs = train_run(tiny_point, store, scratch, chunk=TINY_CHUNK, log=log)
     assert f"resuming {run_id(tiny_point)} from step {resumed_at}" in log.getvalue()
     assert attrs["resumed_from"] == [resumed_at]
-    assert not scratch.exists()
+    assert not (scratch / CHECKPOINT).exists() and not (scratch / PARTIAL_STORE).exists()
     assert_bitwise_equal(tiny_store, store)
 
 
@@ -187,7 +187,7 @@ def test_divergence_keeps_the_finite_snapshots_and_finishes(tmp_path):
     p = normalize_point({"dataset": "digits", "depth": 1, "width": 8, "init_std": 0.1, "lr": 1e37,
                          "batch_size": 32, "epochs": 3, "snapshots": 136, "probe_size": 20})
     store, scratch, attrs = run(p, tmp_path, chunk=2)
-    assert attrs["diverged"] is True and attrs["final_eval"] is None and not scratch.exists()
+    assert attrs["diverged"] is True and attrs["final_eval"] is None and not (scratch / CHECKPOINT).exists()
     d = attrs["diverged_at_step"]
     root = open_store(store)  # complete and valid
     n = root.attrs["n_snapshots"]

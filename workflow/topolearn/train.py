@@ -3,13 +3,13 @@
 The store grows under a scratch folder in blocks of `chunk` snapshots; after each block a resume
 checkpoint is written atomically. A killed run restarts from its last checkpoint and finishes with
 a store equal, array for array and bit for bit (CPU, same threads), to an uninterrupted run's.
-Only a finished store is moved to its final path.
+Only a finished store is moved to its final path. This is the reference trainer; topolearn.packed
+trains many networks as one batched computation with the same store, checkpoint and snapshot code.
 """
 
 import math
 import os
 import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,8 +25,14 @@ from .config import normalize_point, run_id
 from .data import load_dataset
 from .datasets import DATASETS
 from .models import model_for_point, weight_layers
+from .runlock import Guard, Stopped, adopt_finished, discard_finished, keep_finished, run_lock, stop_message
 from .schedule import snapshot_steps, updates_per_epoch
 from .store import create_store, finalize_store, library_versions, move_into_place, write_rows
+
+try:  # 2-D datasets: representations of the data through the layers (issue 12), recorded at the end
+    from .representations import record as record_representations
+except ImportError:
+    record_representations = None
 
 CHECKPOINT = "checkpoint.pt"
 PARTIAL_STORE = "snapshots.zarr"
@@ -60,6 +66,15 @@ def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return "cpu"
+
+
+def symmetry_context(device: torch.device, threads: int) -> dict:
+    """What floating-point results (and so the breaking of exact symmetries) depend on."""
+    info = [line.strip() for line in torch.__config__.parallel_info().splitlines()]
+    blas = [x.split("=", 1)[1] for x in torch.__config__.show().replace(",", " ").split() if x.startswith("BLAS_INFO=")]
+    return {"threads": int(threads), "torch": torch.__version__, "device": _device_name(device),
+            "blas": blas[0] if blas else "unknown",
+            "parallel": "; ".join(x for x in info if x and not x.startswith(("ATen/Parallel", "Environment")))}
 
 
 def _seed(*parts: int) -> int:
@@ -123,27 +138,45 @@ def _logits(model, X: torch.Tensor) -> torch.Tensor:
     return torch.cat([model(X[i:i + EVAL_BATCH]) for i in range(0, len(X), EVAL_BATCH)])
 
 
-def _score(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def score(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and accuracy per network of `logits` (P, N, C) on labels y (N,): two (P,) float64."""
+    P, N, C = logits.shape
     # per-sample losses summed in float64: a float32 sum overflows long before any loss does
-    loss = F.cross_entropy(logits, y, reduction="none").double().mean().item()
-    acc = (logits.argmax(1) == y).double().mean().item()
-    return loss, acc
+    loss = F.cross_entropy(logits.reshape(P * N, C), y.repeat(P), reduction="none").view(P, N)
+    return loss.double().mean(1), (logits.argmax(2) == y).double().mean(1)
+
+
+def _score(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    loss, acc = score(logits.unsqueeze(0), y)
+    return loss.item(), acc.item()
+
+
+def snapshots_from(weights: list, biases: list, train_logits, test_logits, ev: "EvalSets") -> list[dict | None]:
+    """One snapshot per network from stacked weights [(P, out, in)] and biases [(P, out)] (numpy),
+    and logits (P, N, C) on the eval sets; None for a network with anything non-finite (divergence)."""
+    train_loss, train_acc = (t.tolist() for t in score(train_logits, ev.y_train))
+    test_loss, test_acc = (t.tolist() for t in score(test_logits[:, :ev.n_test], ev.y_test[:ev.n_test]))
+    probs = torch.softmax(test_logits[:, :ev.n_probe], dim=2).cpu().numpy().astype(np.float32)
+    finite = np.ones(len(probs), bool)
+    for a in weights + biases:
+        finite &= np.isfinite(a.reshape(len(a), -1)).all(1)
+    out = []
+    for i in range(len(probs)):
+        if not (finite[i] and math.isfinite(train_loss[i]) and math.isfinite(test_loss[i])):
+            out.append(None)
+            continue
+        out.append({"weights": [w[i].copy() for w in weights], "biases": [b[i].copy() for b in biases],
+                    "train_loss": train_loss[i], "train_acc": train_acc[i], "test_loss": test_loss[i],
+                    "test_acc": test_acc[i], "probs": probs[i]})
+    return out
 
 
 def take_snapshot(model, ev: EvalSets) -> dict | None:
     """Weights, metrics and probe probabilities now; None if anything is not finite (divergence)."""
-    weights = [layer.weight.detach().cpu().numpy().copy() for layer in weight_layers(model)]
-    biases = [layer.bias.detach().cpu().numpy().copy() for layer in weight_layers(model)
-              if layer.bias is not None]
-    train_loss, train_acc = _score(_logits(model, ev.X_train), ev.y_train)
-    test_logits = _logits(model, ev.X_test)
-    test_loss, test_acc = _score(test_logits[:ev.n_test], ev.y_test[:ev.n_test])
-    probs = torch.softmax(test_logits[:ev.n_probe], dim=1).cpu().numpy().astype(np.float32)
-    if not (math.isfinite(train_loss) and math.isfinite(test_loss)
-            and all(np.isfinite(w).all() for w in weights + biases)):
-        return None
-    return {"weights": weights, "biases": biases, "train_loss": train_loss, "train_acc": train_acc,
-            "test_loss": test_loss, "test_acc": test_acc, "probs": probs}
+    layers = weight_layers(model)
+    weights = [layer.weight.detach().cpu().numpy()[None] for layer in layers]
+    biases = [layer.bias.detach().cpu().numpy()[None] for layer in layers if layer.bias is not None]
+    return snapshots_from(weights, biases, _logits(model, ev.X_train)[None], _logits(model, ev.X_test)[None], ev)[0]
 
 
 @dataclass
@@ -209,6 +242,78 @@ def load_checkpoint(scratch: Path, rid: str, chunk: int, steps: np.ndarray, log)
     return state
 
 
+# ---------------------------------------------------------------- shared by the solo and packed trainers
+
+
+@dataclass
+class TrainData:
+    """A point's training data on the device, its update schedule and its eval sets."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    X_test: np.ndarray  # full test set (final evaluation)
+    y_test: np.ndarray
+    n_classes: int
+    n: int
+    bs: int
+    upe: int
+    total: int
+    steps: list
+    ev: EvalSets
+
+
+def load_train_data(point: dict, data_root, dev: torch.device) -> TrainData:
+    X_train, y_train, X_test, y_test = load_dataset(point["dataset"], data_root)
+    if point["train_size"]:
+        X_train, y_train = X_train[:point["train_size"]], y_train[:point["train_size"]]
+    n, bs = len(y_train), point["batch_size"]
+    upe = updates_per_epoch(n, bs)
+    total = point["epochs"] * upe
+    steps = snapshot_steps(total, point["snapshots"], point["snapshot_spacing"]).tolist()
+    X, y = torch.as_tensor(X_train).to(dev), torch.as_tensor(y_train).to(dev)
+    ev = make_eval_sets(point, X, y, X_test, y_test, dev)  # shares X unless eval_size
+    return TrainData(X, y, X_test, y_test, DATASETS[point["dataset"]].n_classes, n, bs, upe, total, steps, ev)
+
+
+def new_store(scratch: Path, rid: str, shapes: list, point: dict, data: TrainData, chunk: int) -> zarr.Group:
+    """The empty partial store of a run that starts from scratch (its finished copy is dropped)."""
+    discard_finished(scratch)
+    ev = data.ev
+    return create_store(scratch / PARTIAL_STORE, layer_shapes=shapes, bias=point["bias"],
+                        n_snapshots=len(data.steps), probe_labels=ev.y_test[:ev.n_probe].cpu().numpy(),
+                        n_classes=data.n_classes, chunk=chunk, attrs={"run_id": rid})
+
+
+def run_attrs(point: dict, rid: str, dev: torch.device, threads: int, data: TrainData, *, wall_time_s: float,
+              resumed_from: list, diverged_at: int | None, final_eval: dict | None, timing: dict) -> dict:
+    """The attrs of a finished store (the contract: docs/store.md)."""
+    return {
+        "run_id": rid, "params": point, "versions": library_versions(), "device": _device_name(dev),
+        "threads": int(threads), "hostname": platform.node(), "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None,
+        "wall_time_s": wall_time_s, "resumed_from": resumed_from, "diverged": diverged_at is not None,
+        "diverged_at_step": diverged_at, "probe_index": data.ev.probe_index.tolist(),
+        "eval_samples": {"train": len(data.ev.y_train), "test": data.ev.n_test},
+        "final_eval": final_eval, "timing": timing, "symmetry_context": symmetry_context(dev, threads)}
+
+
+def publish(scratch: Path, store_path, n_recorded: int, attrs: dict, data_root) -> None:
+    """Finalize the partial store, keep a hard-linked finished copy in scratch, move it into place."""
+    partial = scratch / PARTIAL_STORE
+    if record_representations is not None:
+        record_representations(zarr.open_group(str(partial), mode="r+"), attrs["params"], data_root)
+    finalize_store(partial, n_recorded, attrs)
+    keep_finished(partial, scratch)
+    move_into_place(partial, store_path)
+    for name in (CHECKPOINT, CHECKPOINT + ".tmp"):
+        (scratch / name).unlink(missing_ok=True)
+
+
+def log_done(log, rid: str, diverged_at, k: int, wall: float, store_path) -> None:
+    status = "done" if diverged_at is None else f"DIVERGED at step {diverged_at}"
+    log.write(f"run {rid}: {status}, {k} snapshots, {wall:.1f} s -> {store_path}\n")
+    log.flush()
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -222,15 +327,19 @@ def _first_nonfinite(losses: list) -> int | None:
 class Run:
     """One training attempt of a point: fresh, or resumed from the scratch folder's checkpoint."""
 
-    def __init__(self, point: dict, scratch_dir, data_root, device: str, threads: int, chunk: int, log):
+    def __init__(self, point: dict, scratch_dir, data_root, device: str, threads: int, chunk: int, log,
+                 guard: Guard | None = None):
         self.t_start = time.perf_counter()
-        self.log, self.chunk, self.threads = log, chunk, threads
+        self.log, self.chunk, self.threads, self.data_root = log, chunk, threads, data_root
+        self.guard = guard
         self.point = p = normalize_point(point)
         self.rid = run_id(p)
         self.dev = resolve_device(device)
         _deterministic(self.dev, threads)
-        self._load_data(data_root)
-        self.model = model_for_point(p, self.info.n_features, self.info.n_classes).to(self.dev)
+        self.data = d = load_train_data(p, data_root, self.dev)
+        self.X, self.y, self.ev, self.X_test, self.y_test = d.X, d.y, d.ev, d.X_test, d.y_test
+        self.n, self.bs, self.upe, self.total, self.steps = d.n, d.bs, d.upe, d.total, d.steps
+        self.model = model_for_point(p, d.X.shape[1], d.n_classes).to(self.dev)
         self.opt = make_optimizer(self.model, p)
         self.scratch = Path(scratch_dir)
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -242,32 +351,15 @@ class Run:
         # seconds of this attempt: setup, snapshots (evaluation and recording), store writes + checkpoints
         self.timing = {"setup_s": time.perf_counter() - self.t_start, "snapshot_s": 0.0, "write_s": 0.0}
 
-    def _load_data(self, data_root) -> None:
-        p = self.point
-        X_train, y_train, X_test, y_test = load_dataset(p["dataset"], data_root)
-        if p["train_size"]:
-            X_train, y_train = X_train[:p["train_size"]], y_train[:p["train_size"]]
-        self.info = DATASETS[p["dataset"]]
-        self.n, self.bs = len(y_train), p["batch_size"]
-        self.upe = updates_per_epoch(self.n, self.bs)
-        self.total = p["epochs"] * self.upe
-        self.steps = snapshot_steps(self.total, p["snapshots"], p["snapshot_spacing"]).tolist()
-        self.X, self.y = torch.as_tensor(X_train).to(self.dev), torch.as_tensor(y_train).to(self.dev)
-        self.ev = make_eval_sets(p, self.X, self.y, X_test, y_test, self.dev)  # shares X unless eval_size
-        self.X_test, self.y_test = X_test, y_test
-
     def _start_or_resume(self) -> None:
         state = load_checkpoint(self.scratch, self.rid, self.chunk, np.array(self.steps), self.log)
         if state is None:
             shapes = [tuple(layer.weight.shape) for layer in weight_layers(self.model)]
-            self.root = create_store(self.scratch / PARTIAL_STORE, layer_shapes=shapes, bias=self.point["bias"],
-                                     n_snapshots=len(self.steps), probe_labels=self.ev.y_test[:self.ev.n_probe].cpu().numpy(),
-                                     n_classes=self.info.n_classes, chunk=self.chunk, attrs={"run_id": self.rid})
+            self.root = new_store(self.scratch, self.rid, shapes, self.point, self.data, self.chunk)
             self.step, self.k, self.resumed_from, self.prior_s = 0, 0, [], 0.0
             return
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
         self.root, self.step, self.k = state["root"], state["step"], state["snapshot_index"]
         self.resumed_from, self.prior_s = state["resumed_from"] + [self.step], state["wall_time_s"]
         self.log.write(f"resuming {self.rid} from step {self.step} (snapshot {self.k} of {len(self.steps)})\n")
@@ -281,10 +373,23 @@ class Run:
         save_checkpoint(self.scratch / CHECKPOINT, {
             "run_id": self.rid, "chunk": self.chunk, "step": self.step, "snapshot_index": self.k,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-            "torch_rng": torch.get_rng_state(), "resumed_from": self.resumed_from, "wall_time_s": self.wall_time()})
+            "resumed_from": self.resumed_from, "wall_time_s": self.wall_time()})
+
+    def stop_if_asked(self, at_snapshot: bool) -> None:
+        """Checkpoint and exit (status 1) on SIGTERM/SIGINT, or at a snapshot once Snakemake is gone."""
+        reason = self.guard.reason(at_snapshot) if self.guard else None
+        if reason is None:
+            return
+        self.block.flush(self.root)
+        self.checkpoint()
+        message = stop_message(reason, self.step)
+        self.log.write(message + "\n")
+        self.log.flush()
+        raise Stopped(message)
 
     def snapshot(self) -> bool:
         """Record the snapshot due now; False (and `diverged_at` set) if the run diverged."""
+        self.stop_if_asked(at_snapshot=True)
         t0 = time.perf_counter()
         bad = _first_nonfinite(self.losses)
         snap = None if bad is not None else take_snapshot(self.model, self.ev)
@@ -309,6 +414,7 @@ class Run:
         """The rest of one epoch (all of it unless resumed mid-epoch); False once diverged."""
         order = epoch_order(self.point["seed"], epoch, self.n).to(self.dev)
         model, opt, X, y, bs, steps = self.model, self.opt, self.X, self.y, self.bs, self.steps
+        guard = self.guard
         self.losses.clear()
         for b in range(self.step - epoch * self.upe, self.upe):
             if self.step == steps[self.k] and not self.snapshot():
@@ -320,6 +426,8 @@ class Run:
             opt.step()
             self.losses.append(loss.detach())
             self.step += 1
+            if guard is not None and guard.signal is not None:
+                self.stop_if_asked(at_snapshot=False)
         mean_loss = torch.stack(self.losses).mean().item() if self.losses else float("nan")
         self._log_epoch(epoch, mean_loss)
         if not math.isfinite(mean_loss):  # stop now: nothing later could be recorded
@@ -359,21 +467,12 @@ class Run:
         return out
 
     def finish(self, store_path) -> dict:
-        """Finalize the store, move it to `store_path`, drop the scratch folder; returns the attrs."""
-        attrs = {
-            "run_id": self.rid, "params": self.point, "versions": library_versions(),
-            "device": _device_name(self.dev), "threads": int(self.threads), "hostname": platform.node(),
-            "slurm_job_id": os.environ.get("SLURM_JOB_ID") or None, "wall_time_s": self.wall_time(),
-            "resumed_from": self.resumed_from, "diverged": self.diverged_at is not None,
-            "diverged_at_step": self.diverged_at, "probe_index": self.ev.probe_index.tolist(),
-            "eval_samples": {"train": len(self.ev.y_train), "test": self.ev.n_test},
-            "final_eval": self.final_eval(), "timing": self.timing}
-        finalize_store(self.scratch / PARTIAL_STORE, self.k, attrs)
-        move_into_place(self.scratch / PARTIAL_STORE, store_path)
-        shutil.rmtree(self.scratch, ignore_errors=True)
-        status = "done" if self.diverged_at is None else f"DIVERGED at step {self.diverged_at}"
-        self.log.write(f"run {self.rid}: {status}, {self.k} snapshots, {attrs['wall_time_s']:.1f} s -> {store_path}\n")
-        self.log.flush()
+        """Finalize the store and move it to `store_path` (a finished copy stays in scratch); its attrs."""
+        attrs = run_attrs(self.point, self.rid, self.dev, self.threads, self.data, wall_time_s=self.wall_time(),
+                          resumed_from=self.resumed_from, diverged_at=self.diverged_at,
+                          final_eval=self.final_eval(), timing=self.timing)
+        publish(self.scratch, store_path, self.k, attrs, self.data_root)
+        log_done(self.log, self.rid, self.diverged_at, self.k, attrs["wall_time_s"], store_path)
         return attrs | {"n_snapshots": self.k}
 
 
@@ -381,10 +480,18 @@ def train_run(point: dict, store_path, scratch_dir, data_root="data", device: st
               chunk: int = 16, log=None) -> dict:
     """Train `point` and write its complete store to `store_path`; returns the store's attrs.
 
-    Resumes from `scratch_dir` if a previous attempt left a checkpoint there. A diverging run
-    (non-finite loss or weights) stops early, keeps its finite snapshots and is marked
-    `diverged: true`; it still finishes normally so later analysis rules run.
+    The reference trainer (one network, nn.Module + torch.optim); topolearn.packed trains many.
+    Resumes from `scratch_dir` if a previous attempt left a checkpoint there; holds the run's lock
+    and adopts a finished copy left in scratch (topolearn.runlock). A diverging run (non-finite loss
+    or weights) stops early, keeps its finite snapshots and is marked `diverged: true`; it still
+    finishes normally so later analysis rules run.
     """
-    run = Run(point, scratch_dir, data_root, device, threads, chunk, log or sys.stderr)
-    run.train()
-    return run.finish(store_path)
+    log = log or sys.stderr
+    rid = run_id(normalize_point(point))
+    with run_lock(scratch_dir, rid, log), Guard() as guard:
+        done = adopt_finished(scratch_dir, rid, store_path, log)
+        if done is not None:
+            return done
+        run = Run(point, scratch_dir, data_root, device, threads, chunk, log, guard)
+        run.train()
+        return run.finish(store_path)
