@@ -13,6 +13,7 @@ rule summary:
         stores=[store(r) for r in RUN_IDS],
         branches=[f"{RESULTS}/branches/{r}.tsv" for r in RUN_IDS],
         events=[f"{RESULTS}/branching/{r}.events.tsv" for r in RUN_IDS],
+        symmetry=[f"{RESULTS}/branching/{r}.symmetry.tsv" for r in RUN_IDS],
     output:
         report(
             f"{RESULTS}/summary.tsv",
@@ -20,6 +21,8 @@ rule summary:
             category="Sweep",
             labels={"table": "summary: one row per run"},
         ),
+    params:
+        runs=RUN_IDS,  # a run removed from the sweep changes the summary although no file changed
     log:
         f"{LOGS}/summary.log",
     threads: 1

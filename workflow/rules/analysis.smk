@@ -1,45 +1,56 @@
-# Everything read off one run once its learning graphs exist, in one local job per run: the table
-# of its layers' graph metrics, time-resolved branching (groups of neurons per snapshot, branching
-# events paired with accuracy jumps, symmetry) and every per-run figure, into one folder.
-# Local: it takes seconds, less than a SLURM submission costs. One job, not three: each job costs
-# a 1,000-point dry run about 3 ms whatever it does, and the figures need the branching curve.
+# Analysis of runs: learning graphs of every analyzed layer (KeplerMapper), the branch table, the
+# time-resolved branching curve, its events paired with accuracy jumps, and the symmetry table.
+# Runs whose analysis is missing or stale are analysed in batches (one process per batch, runs in
+# parallel over its threads: imports paid once); a finished run belongs to `analyze_run`, which
+# redoes it alone when its store is rebuilt. Params are the sweep-wide settings only: the same for
+# a run whichever job analysed it.
 
 
-localrules:
-    analyze_run,
+def _analysis_outputs(members):
+    out = []
+    for r in members:
+        o = analysis_outputs(r)
+        out += [directory(o.pop("mapper"))] + list(o.values())
+    return out
+
+
+for _members in ANALYSIS_BATCHES:
+
+    rule:
+        name:
+            f"analyze_batch_{packing.group_id(_members)}"
+        input:
+            [store(r) for r in _members],
+        output:
+            _analysis_outputs(_members),
+        params:
+            settings=ANALYSIS_SETTINGS,
+        log:
+            f"{LOGS}/analysis/batch_{packing.group_id(_members)}.log",
+        threads: CFG["analysis_threads"]
+        resources:
+            mem_mb=batch_mem_mb(_members),
+            runtime=10 + 2 * len(_members),
+        conda:
+            ENV
+        script:
+            "../scripts/analyze.py"
 
 
 rule analyze_run:
     input:
-        store=store("{run_id}"),
-        graphs=mapper_jsons_input(),
+        store("{run_id}"),
     output:
-        branches=f"{RESULTS}/branches/{{run_id}}.tsv",
-        curve=f"{RESULTS}/branching/{{run_id}}.tsv",
-        events=f"{RESULTS}/branching/{{run_id}}.events.tsv",
-        symmetry=f"{RESULTS}/branching/{{run_id}}.symmetry.tsv",
-        figures=report(
-            directory(run_figures_dir("{run_id}")),
-            patterns=[f"{{name}}.{report_format()}"],
-            caption="../report/run_figures.rst",
-            category="Runs",
-            subcategory=run_title,
-            labels=figure_label,
-        ),
+        _analysis_outputs(["{run_id}"]),
     params:
-        layers=per_run(RUN_LAYERS),
-        group_threshold=CFG["branching"]["group_threshold"],
-        accuracy_jump=CFG["branching"]["accuracy_jump"],
-        formats=CFG["figures"]["formats"],
-        dpi=CFG["figures"]["dpi"],
-        image_epochs=CFG["figures"]["weight_image_epochs"],
+        settings=ANALYSIS_SETTINGS,
     log:
-        f"{LOGS}/analyze_run/{{run_id}}.log",
+        f"{LOGS}/analysis/{{run_id}}.log",
     threads: 1
     resources:
-        mem_mb=per_run({r: max([2000] + [jobsize.mapper_mem_mb(POINTS[r], l) for l in RUN_LAYERS[r]]) for r in RUN_IDS}),
+        mem_mb=lambda w: batch_mem_mb([w.run_id]),
         runtime=15,
     conda:
         ENV
     script:
-        "../scripts/analyze_run.py"
+        "../scripts/analyze.py"

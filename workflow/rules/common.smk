@@ -1,20 +1,15 @@
-# Shared setup and input functions: config validation, the sweep's points, output paths.
-import functools
+# Shared setup: config validation, the sweep's runs, how they are grouped into jobs, output paths.
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 # Light modules only: the workflow is parsed before every dry run, job and status check.
-from topolearn import jobsize, planning
-from topolearn.config import ConfigError, mapper_layers, mapper_params, validate_config
+from topolearn import jobsize, packing
+from topolearn.config import ConfigError, mapper_layers, validate_config
 from topolearn.datasets import DATASETS
 from topolearn.figures import SWEEP_FIGURES
-from topolearn.storecheck import quarantine_bad_stores
-
-# Cheaper planning of large sweeps (fewer garbage collections, one script check per rule).
-planning.tune_gc()
-planning.check_scripts_once_per_rule()
+from topolearn.storecheck import check_stores
 
 try:
     CFG = validate_config(config)
@@ -24,7 +19,7 @@ except ConfigError as err:
     sys.exit(1)
 
 RESULTS = CFG["results"]
-POINTS = CFG["points"]  # {run_id: normalized point}
+POINTS = CFG["points"]  # {run_id: normalized point}, in sweep order
 RUN_IDS = sorted(POINTS)
 LOGS = f"{RESULTS}/logs"
 ENV = "../../envs/topolearn.yaml"  # conda: paths are relative to the .smk file
@@ -34,53 +29,19 @@ IDX_FILES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
-# Per-run values, computed once here rather than in a function per job (see per_run).
-RUN_LAYERS = {r: mapper_layers(CFG, p) for r, p in POINTS.items()}  # analyzed layers
-MAPPER_PARAMS = {(r, l): mapper_params(CFG, POINTS[r], l) for r in RUN_IDS for l in RUN_LAYERS[r]}
 
 
 wildcard_constraints:
     run_id="[0-9a-f]{12}",
-    layer="layer[0-9]+",
     dataset="|".join(d for d in DATASETS if d != "digits"),
-
-
-for _msg in quarantine_bad_stores(
-    [f"{RESULTS}/runs/{r}/snapshots.zarr" for r in RUN_IDS], f"{RESULTS}/quarantine"
-):
-    logger.warning(f"topolearn: {_msg}")
-
-
-def per_run(values):
-    """A rule's input, params or resources item from {run_id: value}: the value itself when every
-    run has the same one, else a function of the job's run_id.
-
-    Snakemake calls such a function once per job (about 0.2 ms with its signature inspection, the
-    bulk of a dry run's time beyond its own per-job floor), so a grid over lr, init or seed, whose
-    runs share layers, resources and dataset files, plans without any. Equal means equal repr:
-    that is how Snakemake compares params.
-    """
-    vals = list(values.values())
-    if vals and all(repr(v) == repr(vals[0]) for v in vals[1:]):
-        return vals[0]
-    return lambda wildcards: values[wildcards.run_id]
-
-
-def per_layer(values):
-    """per_run for {(run_id, layer): value} and the jobs of one layer of one run."""
-    vals = list(values.values())
-    if vals and all(repr(v) == repr(vals[0]) for v in vals[1:]):
-        return vals[0]
-    return lambda wildcards: values[wildcards.run_id, wildcards.layer]
 
 
 def store(run_id):
     return f"{RESULTS}/runs/{run_id}/snapshots.zarr"
 
 
-def scratch(run_id):
-    """Checkpoints and the store in progress: no rule declares them, so Snakemake never deletes them."""
-    return f"{RESULTS}/checkpoints/{run_id}"
+for _msg in check_stores([store(r) for r in RUN_IDS], f"{RESULTS}/quarantine", deep=CFG["verify"] == "full"):
+    logger.warning(f"topolearn: {_msg}")
 
 
 def run_dataset_files(run_id):
@@ -91,27 +52,86 @@ def run_dataset_files(run_id):
     return [f"{CFG['data_root']}/{ds}/{f}" for f in IDX_FILES]
 
 
-def mapper_jsons(wildcards):
-    return [f"{RESULTS}/mapper/{wildcards.run_id}/{l}.json" for l in RUN_LAYERS[wildcards.run_id]]
-
-
-def mapper_jsons_input():
-    """Input item of a run's layer JSONs: plain patterns when every run has the same layers."""
-    shared = per_run(RUN_LAYERS)
-    if callable(shared):
-        return mapper_jsons
-    return [f"{RESULTS}/mapper/{{run_id}}/{l}.json" for l in shared]
-
-
 def train_threads():
     return CFG["train_threads"]
 
 
+# ---------------------------------------------------------------- per-run outputs
+
+
+def mapper_dir(run_id):
+    """A run's learning graphs, one JSON per analyzed layer, and the analysis stamp."""
+    return f"{RESULTS}/mapper/{run_id}"
+
+
+def analysis_outputs(run_id):
+    return packing.analysis_paths(RESULTS, run_id)
+
+
 def run_figures_dir(run_id):
-    """Every per-run figure (topolearn.figures.RUN_FIGURES in every configured format) lives in this
-    directory, one output for the job instead of one per file: each output file of each job costs a
-    dry run's planning time (a 1,000-point sweep plans a quarter faster)."""
     return f"{RESULTS}/figures/runs/{run_id}"
+
+
+# Settings every run's analysis depends on: the same params for a run's batch job and its own
+# job, so moving from one to the other never counts as a parameter change.
+ANALYSIS_SETTINGS = {"mapper": CFG["mapper"], "branching": CFG["branching"]}
+FIGURE_SETTINGS = {k: CFG["figures"][k] for k in ("formats", "dpi", "weight_image_epochs")}
+ANALYSIS_FINGERPRINT = packing.fingerprint(ANALYSIS_SETTINGS)
+FIGURE_FINGERPRINT = packing.fingerprint(FIGURE_SETTINGS)
+
+# ---------------------------------------------------------------- jobs: packs and batches
+# Only runs with work left are grouped into jobs (topolearn.packing explains why); finished runs
+# stay with the per-run rules, so --forcerun of one of them redoes that run alone.
+
+TRAIN_PENDING = [r for r in RUN_IDS if not packing.store_present(store(r))]
+PACKS = packing.form_packs(POINTS, TRAIN_PENDING, CFG["pack_size"])
+ANALYSIS_PENDING = [
+    r
+    for r in RUN_IDS
+    if not packing.analysis_done(
+        store(r),
+        list(analysis_outputs(r).values()),
+        f"{mapper_dir(r)}/{packing.STAMP}",
+        ANALYSIS_FINGERPRINT,
+    )
+]
+ANALYSIS_BATCHES = packing.form_batches(PACKS, ANALYSIS_PENDING, CFG["analysis_batch"])
+FIGURE_RUNS = packing.figure_runs(CFG["figures"]["runs"], list(POINTS))
+FIGURE_PENDING = [
+    r
+    for r in FIGURE_RUNS
+    if r in ANALYSIS_PENDING
+    or not packing.analysis_done(
+        store(r),
+        [run_figures_dir(r)],
+        f"{run_figures_dir(r)}/{packing.STAMP}",
+        FIGURE_FINGERPRINT,
+    )
+]
+FIGURE_BATCHES = packing.form_batches([], FIGURE_PENDING, CFG["analysis_batch"])
+
+if len(POINTS) > 1:
+    logger.info(
+        f"topolearn: {len(POINTS)} runs: {len(TRAIN_PENDING)} to train in {len(PACKS)} pack(s), "
+        f"{len(ANALYSIS_PENDING)} to analyse in {len(ANALYSIS_BATCHES)} batch(es)"
+    )
+
+
+def pack_mem_mb(members):
+    return 500 + sum(jobsize.train_mem_mb(POINTS[r], CFG["checkpoint_every"]) - 500 for r in members)
+
+
+def pack_runtime(members):
+    """Minutes: a pack takes about as long as its slowest network alone, plus the batch's share."""
+    return max(jobsize.train_runtime(POINTS[r]) for r in members) * (1 + len(members) // 16)
+
+
+def batch_mem_mb(members):
+    layers = [(r, l) for r in members for l in mapper_layers(CFG, POINTS[r])]
+    return max([2000] + [jobsize.mapper_mem_mb(POINTS[r], l) for r, l in layers]) * CFG["analysis_threads"]
+
+
+# ---------------------------------------------------------------- report helpers
 
 
 def sweep_figures():
@@ -134,40 +154,46 @@ def for_report(paths, **kw):
     return out
 
 
+def run_figures_output(run_id):
+    """A run's figure folder, entered into the report figure by figure (pattern {name}.{format})."""
+    return report(
+        directory(run_figures_dir(run_id)),
+        patterns=[f"{{name}}.{report_format()}"],
+        caption="../report/run_figures.rst",
+        category="Runs",
+        subcategory=run_title(run_id),
+        labels=figure_label,
+    )
+
+
 def figure_label(wildcards):
     """Report label of a figure found by the pattern {name}.{format} in a figure directory."""
     return {"figure": wildcards.name.replace("_", " ")}
 
 
-@functools.cache
-def varied_fields():
-    """The point fields the sweep varies (once, not per run: quadratic in runs otherwise).
-
-    Fields that vary only by not applying (init_std of a zero init is None) are left out.
-    """
-    keys = dict.fromkeys(k for p in POINTS.values() for k in p)
-    return [k for k in keys if len({repr(q[k]) for q in POINTS.values() if q[k] is not None}) > 1]
+VARIED_FIELDS = [
+    k
+    for k in dict.fromkeys(k for p in POINTS.values() for k in p)
+    if len({repr(q[k]) for q in POINTS.values() if q[k] is not None}) > 1
+]
 
 
-def run_title(wildcards):
+def run_title(run_id):
     """Report subcategory of a run: its id and the swept values that set it apart."""
-    p = POINTS[wildcards.run_id]
-    varied = [k for k in varied_fields() if k in p]
-    return wildcards.run_id + (" (" + ", ".join(f"{k}={p[k]}" for k in varied) + ")" if varied else "")
+    p = POINTS[run_id]
+    varied = [k for k in VARIED_FIELDS if k in p]
+    return run_id + (" (" + ", ".join(f"{k}={p[k]}" for k in varied) + ")" if varied else "")
 
 
-def run_targets(run_id):
-    """A run's end products: its store and its figures, whose job needs its learning graphs and
-    branching tables (the summary needs the tables too), so every product is built. The store is
-    listed so that one lost or quarantined is rebuilt, and everything made from it after it, even
-    while those results are still there (Snakemake rebuilds a missing file only for a target or a
-    job that has to run). Listing every file would cost a 1,000-point dry run 8 % more."""
-    return [store(run_id), run_figures_dir(run_id)]
+def run_title_wc(wildcards):
+    return run_title(wildcards.run_id)
 
 
 def all_targets():
+    """End products: every store (so a lost or quarantined one is rebuilt with everything made from
+    it), the summary, the chosen runs' figures and the sweep figures."""
     out = [f"{RESULTS}/sweep.tsv", f"{RESULTS}/summary.tsv"]
-    for r in RUN_IDS:
-        out += run_targets(r)
+    out += [store(r) for r in RUN_IDS]
+    out += [run_figures_dir(r) for r in FIGURE_RUNS]
     out += sweep_figures()
     return out

@@ -1,9 +1,72 @@
-# Sweep figures, one local job (per-run figures: analyze_run in analysis.smk). Each figure's
-# report format (png, else svg, else pdf) goes into the Snakemake report.
+# Figures. Per-run figures (learning curves, weight norms, learning surfaces, weight images, the
+# learning graphs as pictures and interactive pages) for the runs chosen by `figures.runs`, in
+# batches like the analysis; sweep figures in one local job. Each figure's report format (png,
+# else svg, else pdf) goes into the Snakemake report.
 
 
 localrules:
     plot_sweep,
+
+
+def _figure_inputs(members):
+    return {
+        "stores": [store(r) for r in members],
+        "mappers": [mapper_dir(r) for r in members],
+        "curves": [analysis_outputs(r)["curve"] for r in members],
+    }
+
+
+for _members in FIGURE_BATCHES:
+
+    rule:
+        name:
+            f"plot_runs_{packing.group_id(_members)}"
+        input:
+            **_figure_inputs(_members),
+        output:
+            [run_figures_output(r) for r in _members],
+        params:
+            settings=FIGURE_SETTINGS,
+            analysis=ANALYSIS_SETTINGS,
+        log:
+            f"{LOGS}/figures/runs_{packing.group_id(_members)}.log",
+        threads: CFG["analysis_threads"]
+        resources:
+            mem_mb=batch_mem_mb(_members),
+            runtime=10 + len(_members),
+        conda:
+            ENV
+        script:
+            "../scripts/plot_runs.py"
+
+
+rule plot_run:
+    input:
+        stores=store("{run_id}"),
+        mappers=mapper_dir("{run_id}"),
+        curves=analysis_outputs("{run_id}")["curve"],
+    output:
+        report(
+            directory(run_figures_dir("{run_id}")),
+            patterns=[f"{{name}}.{report_format()}"],
+            caption="../report/run_figures.rst",
+            category="Runs",
+            subcategory=run_title_wc,
+            labels=figure_label,
+        ),
+    params:
+        settings=FIGURE_SETTINGS,
+        analysis=ANALYSIS_SETTINGS,
+    log:
+        f"{LOGS}/figures/{{run_id}}.log",
+    threads: 1
+    resources:
+        mem_mb=lambda w: batch_mem_mb([w.run_id]),
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/plot_runs.py"
 
 
 rule plot_sweep:
@@ -18,6 +81,7 @@ rule plot_sweep:
         outdir=lambda w, output: str(Path(output[0]).parent),
         formats=CFG["figures"]["formats"],
         dpi=CFG["figures"]["dpi"],
+        runs=RUN_IDS,
     log:
         f"{LOGS}/figures/sweep.log",
     threads: 1

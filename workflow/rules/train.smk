@@ -1,24 +1,43 @@
-# Training: one job per sweep point writes results/runs/{run_id}/snapshots.zarr. Checkpoints and the
-# store in progress live under scratch(run_id), which no rule declares, so a killed job resumes.
-# Items given by per_run() are constants when every run shares them (no function call per job).
+# Training. Runs whose store is missing train in packs: one job trains up to `pack_size` networks
+# of equal shape and schedule as one batched computation (topolearn.packed), each into its own
+# store. A finished run belongs to the per-run rule `train`, which trains it alone when forced.
+# Checkpoints and stores in progress live under results/checkpoints/{run_id}/, which no rule
+# declares, so a killed job resumes. The scripts read each run's point from the config by run id:
+# no params, so a run's recorded provenance is the same whichever job trained it.
+
+for _members in PACKS:
+
+    rule:
+        name:
+            f"train_pack_{packing.group_id(_members)}"
+        input:
+            run_dataset_files(_members[0]),
+        output:
+            [directory(store(r)) for r in _members],
+        log:
+            f"{LOGS}/train/pack_{packing.group_id(_members)}.log",
+        threads: train_threads()
+        resources:
+            mem_mb=pack_mem_mb(_members),
+            runtime=pack_runtime(_members),
+        conda:
+            ENV
+        script:
+            "../scripts/train_pack.py"
 
 
 rule train:
     input:
-        per_run({r: run_dataset_files(r) for r in RUN_IDS}),
+        lambda w: run_dataset_files(w.run_id),
     output:
-        directory(f"{RESULTS}/runs/{{run_id}}/snapshots.zarr"),
-    params:
-        point=per_run(POINTS),
-        scratch=scratch("{run_id}"),
-        data_root=CFG["data_root"],
+        directory(store("{run_id}")),
     log:
         f"{LOGS}/train/{{run_id}}.log",
     threads: train_threads()
     resources:
-        mem_mb=per_run({r: jobsize.train_mem_mb(p, CFG["checkpoint_every"]) for r, p in POINTS.items()}),
-        runtime=per_run({r: jobsize.train_runtime(p) for r, p in POINTS.items()}),
+        mem_mb=lambda w: pack_mem_mb([w.run_id]),
+        runtime=lambda w: pack_runtime([w.run_id]),
     conda:
         ENV
     script:
-        "../scripts/train.py"
+        "../scripts/train_pack.py"

@@ -1,0 +1,14 @@
+"""Per-run figures of a batch of runs (or one run), in parallel over the job's threads."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
+
+from topolearn.analysis import plot_runs  # noqa: E402
+from topolearn.logutil import logged  # noqa: E402
+
+sm = snakemake  # noqa: F821
+i, p = sm.input, sm.params
+with logged(sm.log[0], mode="w"):
+    plot_runs(list(i.stores), list(i.mappers), list(i.curves), list(sm.output), dict(p.settings), dict(p.analysis),
+              threads=sm.threads)

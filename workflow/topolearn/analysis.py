@@ -1,0 +1,136 @@
+"""Batched analysis: many runs in one process, in parallel over the job's threads.
+
+One Python process per (run, layer) paid the imports of kmapper, scikit-learn and matplotlib
+(seconds) for a fraction of a second of work; a batch pays them once. Each run's work is the same
+as alone: its learning graphs (JSON), branch table, branching curve, events and symmetry table,
+then a stamp with the settings used (topolearn.packing.analysis_done reads it).
+"""
+
+import json
+import logging
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+from .config import mapper_layers, mapper_params
+from .packing import STAMP, analysis_paths, fingerprint
+from .storecheck import root_attrs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunJob:
+    run_id: str
+    store: str
+    outputs: dict  # topolearn.packing.analysis_paths of the run
+
+
+def run_jobs(stores: list[str], outputs: list[str]) -> list[RunJob]:
+    """Pair a job's stores with its outputs (each run's outputs in analysis_paths order)."""
+    keys = list(analysis_paths("", "x"))
+    if len(outputs) != len(keys) * len(stores):
+        raise ValueError(f"{len(stores)} stores but {len(outputs)} outputs (expected {len(keys)} per run)")
+    jobs = []
+    for i, s in enumerate(stores):
+        rid = Path(s).parent.name
+        jobs.append(RunJob(rid, s, dict(zip(keys, outputs[i * len(keys):(i + 1) * len(keys)]))))
+    return jobs
+
+
+def _point(store: str) -> dict:
+    return root_attrs(Path(store))["params"]
+
+
+def analyze_run(job: RunJob, settings: dict) -> str:
+    """Everything read off one run's store; returns a one-line summary."""
+    from .branching import run_branching
+    from .graphs import write_branch_table
+    from .mapper import mapper_layer
+
+    point = _point(job.store)
+    layers = mapper_layers(settings, point)
+    br = settings["branching"]
+    mdir = Path(job.outputs["mapper"])
+    mdir.mkdir(parents=True, exist_ok=True)
+    jsons = []
+    for layer in layers:
+        jsons.append(mdir / f"{layer}.json")
+        mapper_layer(job.store, layer, mapper_params(settings, point, layer), br["persistence_threshold"],
+                     jsons[-1], None, None, run_id=job.run_id)
+    write_branch_table(jsons, job.outputs["branches"])
+    run_branching(job.store, layers, job.run_id, br["group_threshold"], br["accuracy_jump"],
+                  job.outputs["curve"], job.outputs["events"], job.outputs["symmetry"])
+    write_stamp(mdir / STAMP, settings)
+    return f"{job.run_id}: {len(layers)} layer(s) analysed"
+
+
+def write_stamp(path: Path, settings: dict) -> None:
+    """Written last: the run's outputs are complete and were made under these settings."""
+    path.write_text(json.dumps({"settings": fingerprint(settings)}))
+
+
+def _guarded(fn, *args) -> tuple[bool, str]:
+    """Run one run's work; a failure is reported, not raised, so the batch's other runs finish."""
+    try:
+        with threadpool_limits(1):  # one BLAS thread per worker: the job's threads are the workers
+            return True, fn(*args)
+    except Exception as exc:  # noqa: BLE001 (reported with its traceback below)
+        return False, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+
+
+def run_parallel(fn, items: list, args: tuple, threads: int, names: list[str]) -> None:
+    """fn(item, *args) for every item, `threads` processes at a time; raise one error naming every
+    failed run after all have been tried."""
+    if threads <= 1 or len(items) <= 1:
+        results = [_guarded(fn, it, *args) for it in items]
+    else:
+        with ProcessPoolExecutor(min(threads, len(items)), mp_context=get_context("fork")) as pool:
+            results = list(pool.map(_guarded, [fn] * len(items), items, *[[a] * len(items) for a in args]))
+    failed = []
+    for name, (ok, msg) in zip(names, results):
+        if ok:
+            print(msg, flush=True)
+        else:
+            print(f"{name} FAILED: {msg}", flush=True)
+            failed.append(f"{name} ({msg.splitlines()[0]})")
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(items)} run(s) failed: " + "; ".join(failed))
+
+
+def analyze_runs(jobs: list[RunJob], settings: dict, threads: int = 1) -> None:
+    run_parallel(analyze_run, jobs, (settings,), threads, [j.run_id for j in jobs])
+
+
+# ---------------------------------------------------------------- per-run figures
+
+
+def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
+    """A run's figures, and its learning graphs as pictures and offline interactive pages."""
+    from .figures.runs import render_run_figures
+    from .mapper import mapper_layer
+
+    store, mdir, curve, outdir = item
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    point = _point(store)
+    layers = mapper_layers(analysis, point)
+    jsons = [Path(mdir) / f"{layer}.json" for layer in layers]
+    paths = render_run_figures(store, curve, jsons, outdir, settings["formats"], settings["dpi"],
+                               settings["weight_image_epochs"])
+    for layer in layers:  # KeplerMapper's page needs its own graph object: rebuilt, same params
+        mapper_layer(store, layer, mapper_params(analysis, point, layer),
+                     analysis["branching"]["persistence_threshold"], None,
+                     outdir / f"learning_graph_{layer}.html", outdir / f"learning_graph_{layer}.png",
+                     run_id=Path(store).parent.name)
+    write_stamp(outdir / STAMP, settings)
+    return f"{Path(store).parent.name}: {len(paths)} figure file(s), {len(layers)} learning graph page(s)"
+
+
+def plot_runs(stores, mappers, curves, outdirs, settings: dict, analysis: dict, threads: int = 1) -> None:
+    items = list(zip(stores, mappers, curves, outdirs))
+    run_parallel(plot_run, items, (settings, analysis), threads, [Path(s).parent.name for s in stores])
