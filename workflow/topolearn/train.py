@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .config import normalize_point, run_id
 from .data import load_dataset
-from .datasets import DATASETS
+from .datasets import dataset_info
 from .models import model_for_point, weight_layers
 from .runlock import Guard, Stopped, adopt_finished, discard_finished, keep_finished, run_lock, stop_message
 from .schedule import snapshot_steps, updates_per_epoch
@@ -263,7 +263,7 @@ class TrainData:
 
 
 def load_train_data(point: dict, data_root, dev: torch.device) -> TrainData:
-    X_train, y_train, X_test, y_test = load_dataset(point["dataset"], data_root)
+    X_train, y_train, X_test, y_test = load_dataset(point["dataset"], data_root, point=point)
     if point["train_size"]:
         X_train, y_train = X_train[:point["train_size"]], y_train[:point["train_size"]]
     n, bs = len(y_train), point["batch_size"]
@@ -272,7 +272,7 @@ def load_train_data(point: dict, data_root, dev: torch.device) -> TrainData:
     steps = snapshot_steps(total, point["snapshots"], point["snapshot_spacing"]).tolist()
     X, y = torch.as_tensor(X_train).to(dev), torch.as_tensor(y_train).to(dev)
     ev = make_eval_sets(point, X, y, X_test, y_test, dev)  # shares X unless eval_size
-    return TrainData(X, y, X_test, y_test, DATASETS[point["dataset"]].n_classes, n, bs, upe, total, steps, ev)
+    return TrainData(X, y, X_test, y_test, dataset_info(point).n_classes, n, bs, upe, total, steps, ev)
 
 
 def new_store(scratch: Path, rid: str, shapes: list, point: dict, data: TrainData, chunk: int) -> zarr.Group:
