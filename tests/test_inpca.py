@@ -5,8 +5,10 @@ import pandas as pd
 import pytest
 from fake_results import make_point, write_run
 
-from topolearn.inpca import (bhattacharyya, double_center, explained_stress, geodesic_point, geodesic_progress,
-                             inpca, landmarks, make_inpca)
+from topolearn.inpca import (bhattacharyya, double_center, explained_stress, fit_landmarks, geodesic_point,
+                             geodesic_progress, inpca, landmarks, make_inpca, place, step_lengths)
+from topolearn.inpca_sweep import SETTINGS, compare_methods, embed_group
+from topolearn.inpca_synthetic import synthetic_sweep
 
 
 @pytest.fixture
@@ -36,11 +38,23 @@ def test_bhattacharyya_known_values():
     assert np.isfinite(bhattacharyya(onehot, other)).all() and bhattacharyya(onehot, other)[0, 0] > 50
 
 
-def test_small_blocks_give_the_same_matrix(rng, monkeypatch):
-    P = rng.dirichlet(np.ones(5), size=(9, 7))
-    full = bhattacharyya(P)
-    monkeypatch.setattr("topolearn.inpca.BLOCK_ELEMENTS", 1)  # one row per block
-    np.testing.assert_allclose(bhattacharyya(P), full, atol=1e-15)
+def _reference(P, Q):
+    """The definition, unblocked: every pair and sample at once."""
+    bc = np.einsum("isc,jsc->ijs", np.sqrt(P), np.sqrt(Q))
+    return -np.log(np.clip(bc, 1e-30, 1.0)).mean(axis=2)
+
+
+def test_blocked_equals_unblocked(rng):
+    P = rng.dirichlet(np.ones(5), size=(300, 23))  # 300 rows: several 128-row tiles, a ragged last one
+    P[:5, :, 0] = 0.0  # zero probabilities stay finite
+    P[:5] /= P[:5].sum(axis=2, keepdims=True)
+    ref = _reference(P, P)
+    np.fill_diagonal(ref, 0.0)
+    np.testing.assert_allclose(bhattacharyya(P), ref, atol=1e-13)
+    tiny = bhattacharyya(P, memory_mb=0.001, threads=2)  # smallest row chunks, tiles in two threads
+    np.testing.assert_allclose(tiny, ref, atol=1e-13)
+    np.testing.assert_allclose(bhattacharyya(P[:70], P[40:], memory_mb=0.001), ref[:70, 40:], atol=1e-13)
+    assert np.isfinite(tiny).all() and (tiny >= 0).all() and np.array_equal(tiny, tiny.T)
 
 
 def test_euclidean_configuration_is_embedded_exactly(rng):
@@ -97,17 +111,80 @@ def test_make_inpca_tables(tmp_path):
     bad = write_run(res, make_point(lr=1.0, snapshots=9), diverge_at=5, seed=1)
     other = write_run(res, make_point(probe_size=20, snapshots=9), seed=2)  # another probe set
     stores = [res / "runs" / r / "snapshots.zarr" for r in (ok, bad, other)]
-    make_inpca(stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv", max_points=12)
+    make_inpca(stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv", cache=res / "inpca/cache")
     coords = pd.read_csv(res / "inpca/coords.tsv", sep="\t", keep_default_na=False, na_values=["NA"])
     stress = pd.read_csv(res / "inpca/stress.tsv", sep="\t")
     assert coords["group"].nunique() == 2 and stress["group"].nunique() == 2
     main = coords[coords["group"] == coords.loc[coords["run_id"] == ok, "group"].iloc[0]]
     assert set(main["run_id"]) == {ok, bad, ""}
     assert (main.loc[main.run_id == bad, "snapshot"] <= 5).all(), "NaN predictions are never embedded"
-    assert len(main[main["kind"] == "checkpoint"]) <= 12, "max_points thins the snapshots"
+    assert len(main[main["kind"] == "checkpoint"]) == 9 + 6, "every finite checkpoint"
     lm = main.set_index("kind")
     assert lm.loc["ignorance", "progress"] == pytest.approx(0, abs=1e-6)
     assert lm.loc["truth", "progress"] == pytest.approx(1, abs=1e-6)
-    assert {"inpca1", "inpca2", "inpca3", "epoch", "test_acc", "step"} <= set(coords.columns)
+    assert {"inpca1", "inpca2", "inpca3", "epoch", "test_acc", "step", "step_length", "landmark"} <= set(coords.columns)
+    assert {"method", "negative", "n_landmarks"} <= set(stress.columns)
     s = stress[stress["group"] == main["group"].iloc[0]]
     assert s["explained_stress"].is_monotonic_increasing and s["explained_stress"].iloc[-1] <= 1 + 1e-9
+
+
+def test_geodesic_points_embed_on_a_curve(rng):
+    labels = rng.integers(0, 10, size=80)
+    P = np.stack([geodesic_point(labels, 10, t) for t in np.linspace(0, 1, 25)])
+    lam, coords, stress = inpca(bhattacharyya(P), k=5)
+    assert stress[0] > 0.9, "one dimension carries the geodesic"
+    assert np.all(np.diff(coords[:, 0]) * np.sign(coords[-1, 0] - coords[0, 0]) > 0), "monotone along it"
+    length = step_lengths(P).sum()
+    np.testing.assert_allclose(length, np.arccos(1 / np.sqrt(10)), rtol=1e-6)  # the geodesic's own length
+
+
+def test_landmark_points_are_placed_at_their_own_coordinates(rng):
+    P = rng.dirichlet(np.ones(10) * 0.5, size=(40, 30))
+    D = bhattacharyya(P)
+    fit = fit_landmarks(D, k=8)
+    np.testing.assert_allclose(place(D, fit), fit["coords"], atol=1e-10)
+    lam, coords, _ = inpca(D, k=8)
+    np.testing.assert_allclose(fit["eigenvalues"], lam, rtol=1e-9)  # all points landmarks: the exact embedding
+
+
+CFG = {**SETTINGS, "check_points": 0, "dims": 5, "spectrum": 12}
+
+
+def test_landmark_embedding_is_close_to_exact():
+    runs = synthetic_sweep(8, 30, 40, seed=3)
+    err = compare_methods(runs, CFG, landmarks=40)
+    assert err["procrustes_top3"] < 0.02, err
+    assert abs(err["stress_top3_difference"]) < 0.05, err
+
+
+def test_added_runs_are_placed_into_the_cached_embedding(tmp_path):
+    runs = synthetic_sweep(6, 12, 25, seed=1)
+    more = runs + synthetic_sweep(2, 12, 25, seed=1, first=6)
+    cfg = {**CFG, "landmarks": 20}
+    first, s1 = embed_group("g", runs, cfg, tmp_path, method="landmark")
+    both, s2 = embed_group("g", more, cfg, tmp_path, method="landmark")
+    key = ["run_id", "snapshot", "kind"]
+    old = both.merge(first, on=key, suffixes=("", "_first"))
+    assert len(old) == len(first)
+    np.testing.assert_allclose(old["inpca1"], old["inpca1_first"], atol=1e-12)  # nothing recomputed
+    np.testing.assert_allclose(s2["eigenvalue"], s1["eigenvalue"])
+    fresh, _ = embed_group("g", more, {**cfg, "recompute": True}, tmp_path, method="landmark")
+    assert not np.allclose(fresh.sort_values(key)["inpca1"], both.sort_values(key)["inpca1"]), \
+        "recompute: new landmarks from all runs"
+
+
+def test_exact_distances_are_reused(tmp_path, monkeypatch):
+    runs = synthetic_sweep(4, 6, 20, seed=2)
+    cold, _ = embed_group("g", runs[:3], CFG, tmp_path, method="exact")
+    calls = []
+    import topolearn.inpca_sweep as mod
+    monkeypatch.setattr(mod, "bhattacharyya", lambda P, Q=None, **kw: calls.append(len(P)) or bhattacharyya(P, Q))
+    warm, _ = embed_group("g", runs, CFG, tmp_path, method="exact")
+    assert calls == [6, 6], "only the new run's rows are computed"
+    scratch, _ = embed_group("g", runs, CFG, None, method="exact")
+    np.testing.assert_allclose(warm.filter(like="inpca").abs(), scratch.filter(like="inpca").abs(), atol=1e-9)
+
+
+def test_fewer_than_two_checkpoints_give_an_empty_result(capsys):
+    coords, stress = embed_group("g", synthetic_sweep(1, 1, 10), CFG, None)
+    assert coords.empty and stress.empty and "at least 2 are needed" in capsys.readouterr().out

@@ -1,50 +1,119 @@
-"""Intensive PCA (InPCA) of prediction trajectories (Mao et al. 2024; SCIENCE.md section C).
+"""Intensive PCA (InPCA) of prediction trajectories (Mao et al. 2024; SCIENCE.md section C): the math.
 
 A checkpoint is its softmax outputs on the run's fixed probe samples. Distances are Bhattacharyya
-distances averaged over samples; the embedding double-centers the distance matrix and keeps the
-eigenpairs of largest |lambda|, negative ones included (time-like directions). Two landmarks are
-embedded with the checkpoints: "ignorance" (uniform predictions) and "truth" (one-hot labels).
+distances averaged over samples; the embedding double-centers the distance matrix (the distance
+itself, not its square: the papers' definition) and keeps the eigenpairs of largest |lambda|,
+negative ones included (time-like directions). Two landmarks are embedded with the checkpoints:
+"ignorance" (uniform predictions) and "truth" (one-hot labels).
+
+Scale: distances are computed in blocks of pairs and samples with torch (bounded temporaries); beyond
+a few thousand checkpoints a landmark (Nystrom / landmark-MDS) embedding places every checkpoint
+out of sample from its distances to a few thousand landmark checkpoints (`fit_landmarks`, `place`).
+The sweep-level driver (groups, cache, tables) is `topolearn.inpca_sweep`.
 """
 
-import hashlib
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pandas as pd
-
-from .store import read_metrics
-from .summary import open_checked
+import torch
+from scipy.sparse.linalg import eigsh
+from scipy.spatial import procrustes
 
 BC_FLOOR = 1e-30  # Bhattacharyya coefficient floor: disjoint predictions get a finite distance
-BLOCK_ELEMENTS = 4_000_000  # pair x sample products computed at once (memory bound)
+LOG_GROUP = 10  # coefficients multiplied before one log: BC_FLOOR**10 = 1e-300 still a normal float64
+TILE = 128  # pair tile (rows and columns): a (LOG_GROUP, TILE, TILE) product stays in cache
+MEMORY_MB = 1000  # default bound on the temporaries of one distance computation
 
 
-# ---------------------------------------------------------------- the math
+# ---------------------------------------------------------------- distances
 
 
-def _sqrt_probs(p) -> np.ndarray:
+def sqrt_probs(p) -> np.ndarray:
+    """sqrt of row-normalized, non-negative predictions (a, n, C) as float64, samples made contiguous
+    per checkpoint."""
     p = np.clip(np.asarray(p, dtype=np.float64), 0, None)
     return np.sqrt(p / p.sum(axis=-1, keepdims=True))
 
 
-def bhattacharyya(P, Q=None) -> np.ndarray:
+def _tile_sum(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """sum_n log BC_n for every pair of a tile: A (n, a, C), B (n, C, b) -> (a, b).
+
+    Products of LOG_GROUP coefficients take one log (a tenth of the logs); the floor keeps them finite.
+    """
+    out = torch.zeros((A.shape[1], B.shape[2]), dtype=torch.float64)
+    for k in range(0, A.shape[0], LOG_GROUP):
+        bc = torch.bmm(A[k:k + LOG_GROUP], B[k:k + LOG_GROUP]).clamp_(BC_FLOOR, 1.0)
+        out += torch.log(bc.prod(dim=0))
+    return out
+
+
+def _row_chunk(n_rows: int, n: int, C: int, memory_mb: float) -> int:
+    """Rows of P (and of Q) whose transposed sqrt-probs (n, rows, C) float64 fit a quarter of the budget."""
+    return int(max(TILE, min(n_rows, memory_mb * 2**20 / 4 / (8 * n * C)) // TILE * TILE))
+
+
+def bhattacharyya(P, Q=None, *, memory_mb: float = MEMORY_MB, threads: int = 1) -> np.ndarray:
     """(a, b) matrix d(P_i, Q_j) = -(1/n) sum_n log sum_c sqrt(p_nc q_nc); P (a, n, C), Q (b, n, C).
 
-    Exact zeros on the diagonal when Q is None (P against itself), symmetric, never negative.
+    Exact zeros on the diagonal when Q is None (P against itself: upper triangle computed, mirrored),
+    symmetric, never negative. Temporaries stay within about `memory_mb` (the (a, b) result apart);
+    `threads` tiles run at once (torch releases the GIL).
     """
-    sp = _sqrt_probs(P)
-    sq = sp if Q is None else _sqrt_probs(Q)
-    a, n, _ = sp.shape
-    out = np.empty((a, len(sq)))
-    step = max(1, BLOCK_ELEMENTS // max(len(sq) * n, 1))
-    for i in range(0, a, step):
-        j0 = i if Q is None else 0  # self-distances: upper triangle only, mirrored below
-        bc = np.einsum("isc,jsc->ijs", sp[i:i + step], sq[j0:], optimize=True)
-        out[i:i + step, j0:] = -np.log(np.clip(bc, BC_FLOOR, 1.0)).mean(axis=2)
-    if Q is None:
-        out = np.triu(out) + np.triu(out, 1).T
-        np.fill_diagonal(out, 0.0)
+    P = np.asarray(P)
+    same = Q is None
+    Q = P if same else np.asarray(Q)
+    a, n, C = P.shape
+    out = np.zeros((a, len(Q)))
+    if a == 0 or len(Q) == 0:
+        return out
+    rows = _row_chunk(max(a, len(Q)), n, C, memory_mb)
+    for i0 in range(0, a, rows):
+        A = torch.from_numpy(np.ascontiguousarray(sqrt_probs(P[i0:i0 + rows]).transpose(1, 0, 2)))
+        for j0 in range(i0 if same else 0, len(Q), rows):
+            diagonal = same and j0 == i0
+            B = A.transpose(1, 2) if diagonal else torch.from_numpy(
+                np.ascontiguousarray(sqrt_probs(Q[j0:j0 + rows]).transpose(1, 2, 0)))
+            _fill(out, A, B, i0, j0, upper=diagonal, threads=threads)
+    if same:
+        out = np.triu(out, 1) + np.triu(out, 1).T
+    out /= -n
     return np.maximum(out, 0.0)
+
+
+def _fill(out, A, B, i0, j0, *, upper: bool, threads: int) -> None:
+    """out[i0.., j0..] = sum_n log BC over every TILE x TILE tile of A (n, a, C) x B (n, C, b)."""
+    tiles = [(i, j) for i in range(0, A.shape[1], TILE) for j in range(0, B.shape[2], TILE)
+             if not upper or j + TILE > i]
+
+    def one(ij):
+        i, j = ij
+        s = _tile_sum(A[:, i:i + TILE], B[:, :, j:j + TILE]).numpy()
+        out[i0 + i:i0 + i + s.shape[0], j0 + j:j0 + j + s.shape[1]] = s
+
+    torch.set_num_threads(1)  # parallel over tiles, one thread per tile
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, tiles))
+    else:
+        for ij in tiles:
+            one(ij)
+
+
+def step_lengths(P) -> np.ndarray:
+    """Length of each step of a trajectory P (a, n, C) in the sphere metric: the root mean square over
+    samples of the angle between consecutive sqrt-probability vectors (0 for the first checkpoint).
+
+    Unlike the Bhattacharyya distance (quadratic at short range) it adds up along a path independently
+    of how finely it is sampled; the ignorance-truth geodesic has length arccos(1/sqrt(C)).
+    """
+    if len(P) < 2:
+        return np.zeros(len(P))
+    s = sqrt_probs(P)
+    cos = np.clip((s[1:] * s[:-1]).sum(axis=2), -1.0, 1.0)
+    return np.concatenate([[0.0], np.sqrt((np.arccos(cos) ** 2).mean(axis=1))])
+
+
+# ---------------------------------------------------------------- embedding
 
 
 def double_center(D) -> np.ndarray:
@@ -59,20 +128,63 @@ def explained_stress(eigvals, fro2: float) -> np.ndarray:
     return 1.0 - np.sqrt(np.clip(1.0 - frac, 0.0, 1.0))
 
 
+def top_eigenpairs(W, k: int | None = None):
+    """The k eigenpairs of largest |lambda| of a symmetric W, sorted by |lambda|, signs fixed
+    (largest-magnitude entry of each eigenvector positive) so that re-running gives the same picture.
+
+    A dense solver for small W or k close to n, else ARPACK (eigsh, fixed start vector).
+    """
+    n = len(W)
+    k = min(k or n, n)
+    if n <= 600 or k >= n // 4:
+        lam, V = np.linalg.eigh(W)
+    else:
+        lam, V = eigsh(W, k=k, which="LM", v0=np.ones(n) / np.sqrt(n), tol=1e-10)
+    order = np.argsort(-np.abs(lam), kind="stable")[:k]
+    lam, V = lam[order], V[:, order]
+    V = V * np.sign(V[np.abs(V).argmax(axis=0), np.arange(V.shape[1])])
+    return lam, V
+
+
 def inpca(D, k: int | None = None):
     """Embed a distance matrix. Returns (eigenvalues, coordinates (n, k), explained stress (k,)).
 
     Eigenpairs are sorted by |lambda| (negative ones kept); coordinates are v * sqrt|lambda|, so
-    D_ij = sum_k sign(lambda_k) (x_ik - x_jk)^2 when all dimensions are kept. Each eigenvector's sign
-    is fixed (largest-magnitude entry positive) so that re-running gives the same picture.
+    D_ij = sum_k sign(lambda_k) (x_ik - x_jk)^2 when all dimensions are kept.
     """
     W = double_center(D)
-    lam, V = np.linalg.eigh(W)
-    order = np.argsort(-np.abs(lam), kind="stable")[: k or len(lam)]
-    lam, V = lam[order], V[:, order]
-    V *= np.sign(V[np.abs(V).argmax(axis=0), np.arange(V.shape[1])])
-    coords = V * np.sqrt(np.abs(lam))
-    return lam, coords, explained_stress(lam, float((W ** 2).sum()))
+    lam, V = top_eigenpairs(W, k)
+    return lam, V * np.sqrt(np.abs(lam)), explained_stress(lam, float((W ** 2).sum()))
+
+
+def fit_landmarks(D_landmarks, k: int):
+    """Landmark embedding (landmark MDS, de Silva & Tenenbaum 2004; Nystrom) from the landmarks'
+    distance matrix (m, m). Returns a dict `place` needs: eigenvalues, the projection (m, k) and the
+    landmarks' column means, plus their coordinates and the explained stress of W_landmarks."""
+    D = np.asarray(D_landmarks, dtype=np.float64)
+    W = double_center(D)
+    lam, V = top_eigenpairs(W, k)
+    keep = np.abs(lam) > 1e-12 * max(np.abs(lam).max(initial=0.0), 1e-300)  # null directions place nothing
+    proj = np.zeros_like(V)
+    proj[:, keep] = -0.5 * V[:, keep] * (np.sign(lam[keep]) / np.sqrt(np.abs(lam[keep])))
+    return {"eigenvalues": lam, "projection": proj, "mean": D.mean(axis=0), "coords": V * np.sqrt(np.abs(lam)),
+            "stress": explained_stress(lam, float((W ** 2).sum()))}
+
+
+def place(D_to_landmarks, fit: dict) -> np.ndarray:
+    """Out-of-sample coordinates (a, k) of points from their distances to the landmarks (a, m):
+    x_k = -1/2 sign(lambda_k) / sqrt|lambda_k| v_k . (delta - mean). For a landmark itself it gives
+    back exactly its own coordinates v sqrt|lambda| (v is orthogonal to the constant vector)."""
+    return (np.asarray(D_to_landmarks, dtype=np.float64) - fit["mean"]) @ fit["projection"]
+
+
+def procrustes_error(reference, other, dims: int = 3) -> float:
+    """Procrustes disparity (0 = same shape up to translation, rotation, reflection and scale; 1 = none)
+    of the top `dims` coordinates of two embeddings of the same points."""
+    return float(procrustes(np.asarray(reference)[:, :dims], np.asarray(other)[:, :dims])[2])
+
+
+# ---------------------------------------------------------------- ignorance, truth and progress
 
 
 def landmarks(labels, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +210,7 @@ def geodesic_progress(probs, labels, iters: int = 60) -> np.ndarray:
     lambda is (sin((1-lambda)theta) a + sin(lambda theta) b) / sin(theta), a = sum_c sqrt(p_c/C),
     b = sqrt(p_label); its -log is convex in lambda, so a golden-section search is exact.
     """
-    sp = _sqrt_probs(probs)
+    sp = sqrt_probs(probs)
     n_classes = sp.shape[2]
     labels = np.asarray(labels, dtype=int)
     a = sp.sum(axis=2) / np.sqrt(n_classes)  # (a, n)
@@ -119,67 +231,4 @@ def geodesic_progress(probs, labels, iters: int = 60) -> np.ndarray:
     return (lo + hi) / 2
 
 
-# ---------------------------------------------------------------- the sweep's checkpoints
-
-
-def _even(n: int, k: int) -> np.ndarray:
-    return np.arange(n) if n <= k else np.unique(np.linspace(0, n - 1, k).round().astype(int))
-
-
-def load_checkpoints(stores, max_points: int) -> list[dict]:
-    """Per probe set (dataset + probe labels): the runs' finite checkpoints, evenly thinned so the
-    group holds at most `max_points` checkpoints."""
-    groups: dict[tuple, list] = {}
-    for path in stores:
-        root = open_checked(path)
-        attrs = dict(root.attrs)
-        probs = root["probs"][:]
-        labels = root["probe_labels"][:]
-        m = read_metrics(root)
-        ok = np.flatnonzero(np.isfinite(probs.reshape(len(probs), -1)).all(axis=1))
-        key = (attrs.get("params", {}).get("dataset", "?"), hashlib.sha1(labels.tobytes()).hexdigest()[:8])
-        groups.setdefault(key, []).append(dict(run_id=attrs.get("run_id", Path(path).parent.name), probs=probs,
-                                               labels=labels, metrics=m, ok=ok))
-    out = []
-    for (dataset, h), runs in sorted(groups.items()):
-        per_run = max(2, max_points // len(runs))
-        for r in runs:
-            r["keep"] = r["ok"][_even(len(r["ok"]), per_run)]
-        name = f"{dataset}-probe{len(runs[0]['labels'])}" + (f"-{h}" if len(groups) > 1 else "")
-        out.append(dict(group=name, runs=runs))
-    return out
-
-
-def embed_group(group: dict, dims: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """coords (one row per checkpoint and landmark) and stress (one row per dimension) of one group."""
-    runs = group["runs"]
-    labels = runs[0]["labels"]
-    n_classes = runs[0]["probs"].shape[2]
-    ign, truth = landmarks(labels, n_classes)
-    P = np.concatenate([r["probs"][r["keep"]] for r in runs] + [ign[None], truth[None]])
-    rows = []
-    for r in runs:
-        m = r["metrics"].iloc[r["keep"]]
-        rows.append(pd.DataFrame({"run_id": r["run_id"], "kind": "checkpoint", "snapshot": r["keep"],
-                                  "step": m["step"].to_numpy(), "epoch": m["epoch"].to_numpy(),
-                                  "test_acc": m["test_acc"].to_numpy()}))
-    rows.append(pd.DataFrame({"run_id": ["", ""], "kind": ["ignorance", "truth"]}))
-    meta = pd.concat(rows, ignore_index=True)
-    lam, coords, stress = inpca(bhattacharyya(P), k=min(dims, len(P)))
-    meta.insert(0, "group", group["group"])
-    meta["progress"] = geodesic_progress(P, labels)
-    for j in range(coords.shape[1]):
-        meta[f"inpca{j + 1}"] = coords[:, j]
-    stress_df = pd.DataFrame({"group": group["group"], "dim": np.arange(1, len(lam) + 1), "eigenvalue": lam,
-                              "explained_stress": stress})
-    return meta, stress_df
-
-
-def make_inpca(stores, coords_out, stress_out, max_points: int = 1500, dims: int = 10) -> None:
-    """The rule's entry point: results/inpca/coords.tsv and results/inpca/stress.tsv."""
-    parts = [embed_group(g, dims) for g in load_checkpoints(stores, max_points)]
-    coords = pd.concat([p[0] for p in parts], ignore_index=True)
-    stress = pd.concat([p[1] for p in parts], ignore_index=True)
-    for df, out in ((coords, coords_out), (stress, stress_out)):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out, sep="\t", index=False, na_rep="NA", float_format="%.8g")
+from .inpca_sweep import make_inpca  # noqa: E402,F401 (the rule's entry point, importable from here too)
