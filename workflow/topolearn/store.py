@@ -16,11 +16,12 @@ import zarr
 
 from . import __version__
 # The cheap checks live in a module without zarr (the workflow runs them at parse time).
-from .storecheck import StoreError, check_store
+from .storecheck import StoreError, check_store, quarantine_run, run_of
 from .storecheck import crc32 as _crc
 from .storecheck import manifest_files as _files
 
 METRICS = ("step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc")
+SNAPSHOT_COORDS = ("step", "epoch")  # coordinates of the snapshot dimension
 warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
 
 
@@ -48,10 +49,13 @@ def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labe
     c = max(1, min(chunk, n_snapshots))
     for name in METRICS:
         dtype = "int64" if name == "step" else "float64"
-        _array(root, name, (n_snapshots,), (c,), dtype, ["snapshot"], fill=-1 if name == "step" else np.nan)
+        arr = _array(root, name, (n_snapshots,), (c,), dtype, ["snapshot"], fill=-1 if name == "step" else np.nan)
+        if name not in SNAPSHOT_COORDS:
+            arr.attrs["coordinates"] = " ".join(SNAPSHOT_COORDS)
     n_probe = len(probe_labels)
-    _array(root, "probs", (n_snapshots, n_probe, n_classes), (c, n_probe, n_classes), "float32",
-           ["snapshot", "sample", "class"])
+    probs = _array(root, "probs", (n_snapshots, n_probe, n_classes), (c, n_probe, n_classes), "float32",
+                   ["snapshot", "sample", "class"])
+    probs.attrs["coordinates"] = " ".join(SNAPSHOT_COORDS)  # CF convention: xarray shows them as coords
     labels = _array(root, "probe_labels", (n_probe,), (n_probe,), "int64", ["sample"], fill=-1)
     labels[:] = np.asarray(probe_labels, dtype=np.int64)
     weights = root.create_group("weights")
@@ -101,13 +105,44 @@ def read_all_arrays(path) -> dict[str, np.ndarray]:
     return {name: arr[:] for name, arr in _all_arrays(zarr.open_group(str(path), mode="r"))}
 
 
-def open_store(path, verify: bool = True) -> zarr.Group:
-    """Open a complete store read-only; raise StoreError for anything else."""
+def verify_store(path, deep: bool | tuple = True) -> None:
+    """Raise StoreError if the store is not sound. A damaged store of the workflow's layout is
+    quarantined at once with everything made from it (storecheck.quarantine_run), so that the next
+    run rebuilds it and no number from it stays standing; a missing store is left to the workflow."""
+    reason = check_store(path, deep=deep)
+    if reason is None:
+        return
+    if Path(path).exists() and run_of(path) is not None:
+        reason = quarantine_run(path, reason) or reason
+    raise StoreError(reason)
+
+
+def open_store(path, verify: bool = True, deep: bool | tuple = True) -> zarr.Group:
+    """Open a complete store read-only; raise StoreError (and quarantine) for anything else.
+
+    deep: CRC32 of every file (True), of the named top-level arrays only (what a reader reads,
+    e.g. METRICS), or none (False: complete flag and file sizes only).
+    """
     if verify:
-        reason = check_store(path, deep=True)
-        if reason:
-            raise StoreError(reason)
+        verify_store(path, deep)
     return zarr.open_group(str(path), mode="r")
+
+
+def open_dataset(path, group: str | None = None, verify: bool = True):
+    """One group of a store as an xarray.Dataset (root: metrics, probs; "weights", "biases"), after
+    the deep check (StoreError and quarantine when damaged). `step` and `epoch` are coordinates of
+    the `snapshot` dimension in every group."""
+    import xarray as xr
+
+    if verify:
+        verify_store(path, deep=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
+        ds = xr.open_zarr(str(path), group=group, consolidated=False)
+        if group is not None:  # the metrics live in the root group
+            root = xr.open_zarr(str(path), consolidated=False)
+            ds = ds.assign_coords(step=root["step"], epoch=root["epoch"])
+    return ds.set_coords([c for c in ("step", "epoch") if c in ds.data_vars])
 
 
 def layer_count(root: zarr.Group) -> int:

@@ -5,8 +5,10 @@ parse time (1,000 stores in a sweep), so they read the root `zarr.json` as plain
 `store.open_store`, which adds the deep (CRC32) check.
 """
 
+import itertools
 import json
 import os
+import re
 import stat
 import time
 import zlib
@@ -41,10 +43,18 @@ def root_attrs(path: Path) -> dict:
     return attrs
 
 
-def check_store(path, deep: bool = False) -> str | None:
+def _deep_covers(rel: str, deep) -> bool:
+    """Whether the deep check CRCs file `rel`: all files, or those of the named top-level arrays/groups."""
+    if isinstance(deep, bool):
+        return deep
+    return rel.split("/", 1)[0] in deep
+
+
+def check_store(path, deep: bool | tuple = False) -> str | None:
     """Why the store at `path` must not be used, or None if it is sound.
 
-    Cheap by default (existence, `complete`, file sizes); `deep` also compares CRC32 checksums.
+    Cheap by default (existence, `complete`, file sizes); `deep=True` also compares the CRC32 of
+    every file, `deep=("step", "probs", ...)` only those of the named arrays (what a reader reads).
     """
     path = Path(path)
     if not (path / "zarr.json").is_file():
@@ -67,26 +77,90 @@ def check_store(path, deep: bool = False) -> str | None:
             return f"{path}: missing file {rel}"
         if st.st_size != size:
             return f"{path}: truncated or altered file {rel} ({st.st_size} bytes, expected {size})"
-        if deep and crc32(Path(f)) != crc:
+        if _deep_covers(rel, deep) and crc32(Path(f)) != crc:
             return f"{path}: checksum mismatch in {rel}"
     return None
 
 
-def quarantine_bad_stores(paths, quarantine_dir) -> list[str]:
-    """Move aside finished stores that fail the cheap check so the workflow rebuilds them.
+# ---------------------------------------------------------------- quarantine
 
-    Runs when the workflow is parsed; the damaged store is kept (never deleted) for inspection.
-    Returns one message per store moved.
+# Products made from a run's store, relative to {results}: `{dir}/{run_id}` and `{dir}/{run_id}.*`.
+DERIVED_DIRS = ("mapper", "branches", "branching", "layers", "figures/runs")
+_RUN_ID = re.compile(r"[0-9a-f]{12}")
+
+
+def run_of(store_path) -> tuple[Path, str] | None:
+    """(results folder, run id) of a store laid out as {results}/runs/{run_id}/snapshots.zarr, else None."""
+    p = Path(store_path)
+    if p.name == "snapshots.zarr" and p.parent.parent.name == "runs" and _RUN_ID.fullmatch(p.parent.name):
+        return p.parent.parent.parent, p.parent.name
+    return None
+
+
+def derived_paths(store_path) -> list[Path]:
+    """Every product of the run whose store this is (learning graphs, branch tables, figures...)."""
+    found = run_of(store_path)
+    if found is None:
+        return []
+    results, rid = found
+    out = []
+    for d in DERIVED_DIRS:
+        out += sorted((results / d).glob(rid)) + sorted((results / d).glob(f"{rid}.*"))
+    return out
+
+
+def _move(src: Path, dest: Path) -> bool:
+    """Move src to dest; False when src is gone already (another reader quarantined it first)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dest)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def quarantine_run(store_path, reason: str, quarantine_dir=None) -> str | None:
+    """Move a damaged store and every product made from it into one new folder of the quarantine,
+    `{quarantine}/{run_id}-{time}/` holding their paths relative to {results} (never deleted).
+
+    The workflow then rebuilds the store and, as their input is new, everything made from it: no
+    number from the damaged store stays standing. Returns the message to show, or None when the
+    store was gone already.
+    """
+    store_path = Path(store_path)
+    found = run_of(store_path)
+    results, rid = found if found else (store_path.parent, store_path.parent.name)
+    qdir = Path(quarantine_dir) if quarantine_dir is not None else results / "quarantine"
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    dest = qdir / f"{rid}-{stamp}"
+    for i in itertools.count(1):
+        if not dest.exists():
+            break
+        dest = qdir / f"{rid}-{stamp}-{i}"
+    rel = store_path.relative_to(results) if found else Path(store_path.name)
+    derived = derived_paths(store_path)
+    if not _move(store_path, dest / rel):
+        return None
+    moved = sum(_move(p, dest / p.relative_to(results)) for p in derived)
+    (dest / "REASON.txt").write_text(reason + "\n")
+    extra = f" with {moved} product(s) made from it" if moved else ""
+    return f"{reason}; moved to {dest}{extra}; the next run rebuilds it"
+
+
+def check_stores(paths, quarantine_dir, deep: bool = False) -> list[str]:
+    """Check every existing store (cheap, or CRC32 of every file with `deep`) and quarantine the
+    damaged ones with their products. Returns one message per store moved.
+
+    The workflow calls it at parse time (deep with `--config verify=full`); absent stores (not yet
+    trained) are skipped.
     """
     moved = []
     for path in map(Path, paths):
         if not path.exists():
             continue
-        reason = check_store(path)
-        if reason is None:
-            continue
-        dest = Path(quarantine_dir) / f"{path.parent.name}-{time.strftime('%Y%m%dT%H%M%S')}.zarr"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, dest)
-        moved.append(f"{reason}; moved to {dest}, it will be rebuilt")
+        reason = check_store(path, deep=deep)
+        if reason is not None:
+            msg = quarantine_run(path, reason, quarantine_dir)
+            if msg:
+                moved.append(msg)
     return moved

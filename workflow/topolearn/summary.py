@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .config import FLOAT_FIELDS, INT_FIELDS, POINT_DEFAULTS
-from .store import StoreError, check_store, layer_count, open_store, read_metrics
+from .store import METRICS, layer_count, open_store, read_metrics
 from .sweep import read_sweep_table
 
 RUN_COLUMNS = {
@@ -69,11 +69,9 @@ def summary_dtypes(columns) -> dict:
 
 
 def open_checked(path):
-    """Open a store after the cheap check (existence, complete, sizes), without reading all chunks."""
-    reason = check_store(path)
-    if reason:
-        raise StoreError(reason)
-    return open_store(path, verify=False)
+    """Open a store after the check of what the summary, InPCA and sweep figures read (CRC32 of the
+    metrics and predictions, sizes of the weights): a damaged store is quarantined (open_store)."""
+    return open_store(path, deep=METRICS + ("probs", "probe_labels"))
 
 
 def run_row(store_path) -> dict:
