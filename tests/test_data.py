@@ -1,6 +1,8 @@
 """Datasets: IDX reading (generated and real Fashion-MNIST), checksums, fetching, digits."""
 
 import gzip
+import hashlib
+import io
 import shutil
 from pathlib import Path
 
@@ -204,3 +206,154 @@ def test_digits_split():
 def test_unknown_dataset():
     with pytest.raises(DataError, match="unknown dataset 'cifar'"):
         load_dataset("cifar")
+
+
+# ---------------------------------------------------------------- own datasets (config `datasets:`)
+
+
+def _declare(name, fmt, path, **base):
+    """A validated config declaring one dataset and sweeping one tiny point on it."""
+    from topolearn.config import validate_config
+
+    point = {"dataset": name, "depth": 1, "width": 3, "epochs": 1, "batch_size": 100, "snapshots": 2, **base}
+    return validate_config({"datasets": {name: {"format": fmt, "path": str(path)}}, "sweep": {"base": point}})
+
+
+def _train_only_point(cfg, tmp_path, source):
+    from topolearn.train import train_run
+
+    (point,) = cfg["points"].values()
+    return train_run(point, tmp_path / "store.zarr", tmp_path / "scratch", source, log=io.StringIO())
+
+
+def _write_idx_set(folder: Path, splits: dict, gz=True) -> Path:
+    """The four standard IDX files from {split: (images, labels)}; split is train or t10k."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, (X, y) in splits.items():
+        suffix = ".gz" if gz else ""
+        write(folder / f"{split}-images-idx3-ubyte{suffix}", idx_bytes(X), gz)
+        write(folder / f"{split}-labels-idx1-ubyte{suffix}", idx_bytes(y), gz)
+    return folder
+
+
+def _toy_images(rng, n, side=6):
+    """uint8 images whose class (0..3) is the brightest quadrant: learnable in one epoch."""
+    y = rng.integers(0, 4, n).astype(np.uint8)
+    X = rng.integers(0, 60, (n, side, side)).astype(np.uint8)
+    h = side // 2
+    for c in range(4):
+        r, k = divmod(c, 2)
+        X[y == c, r * h:(r + 1) * h, k * h:(k + 1) * h] += 180
+    return X, y
+
+
+@needs_fashion
+def test_idx_subset_of_fashion_mnist_trains_with_its_real_sizes(tmp_path):
+    from topolearn.config import ConfigError
+    from topolearn.datasets import DATASETS
+    from topolearn.own_datasets import dataset_fingerprint
+
+    X, y = read_idx(DEBIAN_FASHION / "train-images-idx3-ubyte.gz"), read_idx(DEBIAN_FASHION / "train-labels-idx1-ubyte.gz")
+    Xt, yt = read_idx(DEBIAN_FASHION / "t10k-images-idx3-ubyte.gz"), read_idx(DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz")
+    folder = _write_idx_set(tmp_path / "fm10k", {"train": (X[:10000], y[:10000])})
+    _write_idx_set(folder, {"t10k": (Xt[:2000], yt[:2000])}, gz=False)  # gzipped or not, mixed
+
+    cfg = _declare("fm10k", "idx", folder, init="xavier", lr=0.5, width=16, epochs=2)
+    info = DATASETS["fm10k"]
+    assert (info.n_train, info.n_test, info.image_shape, info.n_classes) == (10000, 2000, (28, 28), 10)
+    (point,) = cfg["points"].values()
+    assert point["probe_size"] == 1000  # min(1000, the real test set)
+    with pytest.raises(ConfigError, match="train_size: 10001 is invalid; fm10k has 10000 training samples"):
+        _declare("fm10k", "idx", folder, train_size=10001)
+    with pytest.raises(ConfigError, match="probe_size: 2001 is invalid; fm10k has 2000 test samples"):
+        _declare("fm10k", "idx", folder, probe_size=2001)
+
+    raw = {"datasets": {"fm10k": {"format": "idx", "path": str(folder)}}}  # as a job's raw config
+    attrs = _train_only_point(cfg, tmp_path, raw)
+    assert attrs["n_snapshots"] == 2 and attrs["final_eval"]["test_acc"] > 0.3  # well above chance
+    X_train, y_train, X_test, _ = load_dataset("fm10k", raw)
+    assert X_train.shape == (10000, 784) and X_test.shape == (2000, 784) and X_train.max() == 1.0
+    assert np.array_equal(y_train, y[:10000])
+    prints = dataset_fingerprint("fm10k", raw)
+    assert sorted(Path(p).name for p in prints) == sorted(
+        [f"train-{k}.gz" for k in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+        + [f"t10k-{k}" for k in ("images-idx3-ubyte", "labels-idx1-ubyte")])
+    for path, digest in prints.items():
+        assert digest == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_npz_dataset_trains_and_scales_pixels(tmp_path):
+    from topolearn.datasets import DATASETS
+
+    rng = np.random.default_rng(0)
+    X, y = _toy_images(rng, 400)
+    Xt, yt = _toy_images(rng, 120)
+    path = tmp_path / "quadrants.npz"
+    np.savez(path, x_train=X, y_train=y.astype(np.int64), x_test=Xt, y_test=yt.astype(np.int32))
+    cfg = _declare("quadrants", "npz", path, lr=2.0, init="xavier", epochs=3, snapshots=4)
+    info = DATASETS["quadrants"]
+    assert (info.n_train, info.n_test, info.image_shape, info.n_classes, info.n_features) == (400, 120, (6, 6), 4, 36)
+    X_train, y_train, X_test, y_test = load_dataset("quadrants", cfg)
+    np.testing.assert_array_equal(X_train, X.reshape(400, 36) / np.float32(255))  # uint8 -> / 255
+    assert X_train.dtype == np.float32 and y_test.dtype == np.int64
+    attrs = _train_only_point(cfg, tmp_path, cfg)
+    assert attrs["final_eval"]["test_acc"] > 0.5  # four classes: chance is 0.25
+
+    floats = tmp_path / "floats.npz"
+    np.savez(floats, x_train=X.astype(np.float64) - 100, y_train=y, x_test=Xt.astype(np.float64) - 100, y_test=yt)
+    _declare("floats", "npz", floats)
+    np.testing.assert_array_equal(load_dataset("floats")[0], X.reshape(400, 36).astype(np.float32) - 100)  # kept
+
+
+def _npz(path, **override):
+    rng = np.random.default_rng(1)
+    X, y = _toy_images(rng, 150)
+    arrays = {"x_train": X, "y_train": y, "x_test": X[:20], "y_test": y[:20], **override}
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"y_test": None}, r"no array 'y_test' \(an npz dataset needs x_train, y_train, x_test, y_test"),
+    ({"x_train": np.zeros((150, 6, 6), np.int64)}, "x_train: pixels of type int64 are not supported; use uint8"),
+    ({"y_train": np.zeros(149, np.int64)}, "y_train: 149 labels for 150 images"),
+    ({"y_train": np.full(150, -1)}, "y_train: negative label -1"),
+    ({"y_train": np.zeros(150, np.float32)}, "y_train: labels of shape .150,. and type float32"),
+    ({"x_test": np.zeros((20, 36), np.uint8)}, r"training samples have shape \(6, 6\), test samples \(36,\)"),
+])
+def test_bad_npz_declaration_is_refused_before_any_job(tmp_path, override, message):
+    from topolearn.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _declare("mine", "npz", _npz(tmp_path / "d.npz", **override))
+
+
+def test_bad_idx_declaration_and_names_are_refused(tmp_path):
+    from topolearn.config import ConfigError, validate_config
+
+    rng = np.random.default_rng(2)
+    folder = _write_idx_set(tmp_path / "small", {"train": _toy_images(rng, 300), "t10k": _toy_images(rng, 10)})
+    assert _declare("small", "idx", folder)["points"]
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(ConfigError, match="datasets.small: .*t10k-labels-idx1-ubyte.gz .or uncompressed .* is missing"):
+        _declare("small", "idx", folder)
+    with pytest.raises(ConfigError, match="datasets.small.path: .* is not a folder"):
+        _declare("small", "idx", tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="datasets.mnist: 'mnist' is a built-in dataset and cannot be redeclared"):
+        _declare("mnist", "npz", _npz(tmp_path / "d.npz"))
+    with pytest.raises(ConfigError, match="datasets.x.format: 'csv' is invalid; allowed: idx, npz"):
+        validate_config({"datasets": {"x": {"format": "csv", "path": "a"}}})
+    with pytest.raises(ConfigError, match="sweep.base.dataset: .cifar. is invalid; allowed: digits, mnist"):
+        validate_config({"sweep": {"base": {"dataset": "cifar"}}})
+
+
+def test_registry_holds_exactly_the_last_configs_datasets(tmp_path):
+    from topolearn.config import ConfigError, validate_config
+    from topolearn.datasets import BUILTIN_DATASETS, DATASETS
+
+    _declare("mine", "npz", _npz(tmp_path / "d.npz"))
+    assert "mine" in DATASETS
+    validate_config({})
+    assert set(DATASETS) == BUILTIN_DATASETS
+    with pytest.raises(ConfigError, match="'mine' is invalid"):
+        validate_config({"sweep": {"base": {"dataset": "mine"}}})

@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from .datasets import DATASETS
+from .own_datasets import DatasetSpecError, register_user_datasets
 from .schedule import updates_per_epoch
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
@@ -277,6 +278,19 @@ def _check_point(p: dict, where: str) -> None:
                           f"{info.n_test} test samples (allowed: 1..{info.n_test})")
 
 
+def _check_dataset_names(sweep: dict) -> None:
+    """The schema takes any dataset name (declared ones count): refuse unknown ones where written."""
+    grid = sweep.get("grid", {}).get("dataset")
+    named = [("sweep.base.dataset", sweep.get("base", {}).get("dataset"))]
+    named += ([(f"sweep.grid.dataset[{i}]", v) for i, v in enumerate(grid)] if isinstance(grid, list)
+              else [("sweep.grid.dataset", grid)])
+    named += [(f"sweep.points[{i}].dataset", p.get("dataset")) for i, p in enumerate(sweep.get("points", []))]
+    for where, name in named:
+        if name is not None and name not in DATASETS:
+            raise ConfigError(f"{where}: {name!r} is invalid; allowed: {', '.join(DATASETS)} or a name "
+                              f"declared under `datasets:`")
+
+
 def expand_sweep(sweep: dict, schema: dict) -> list[tuple[str, dict]]:
     """All points of the grid (cartesian product) plus explicit points, as (where, raw point)."""
     base = sweep.get("base", {})
@@ -362,6 +376,11 @@ def validate_config(raw: dict) -> dict:
     _check_finite(cfg)
     _validate(cfg, schema)
     cfg = _fill_defaults(schema, cfg)
+    try:  # before the points: their size checks use the declared datasets' real sizes
+        register_user_datasets(cfg["datasets"])
+    except DatasetSpecError as err:
+        raise ConfigError(str(err)) from None
+    _check_dataset_names(cfg["sweep"])
     points: dict[str, dict] = {}
     for where, raw_point in expand_sweep(cfg["sweep"], schema):
         p = normalize_point(raw_point)

@@ -258,8 +258,13 @@ def _load_idx_dataset(dataset: str, data_root, verify: bool):
 
 def load_dataset(name: str, data_root="data", verify: bool = True):
     """(X_train, y_train, X_test, y_test): float32 in [0, 1] flattened, int64 labels."""
+    from .own_datasets import is_declared, load_declared, use_config  # (it imports this module)
+
+    data_root = use_config(data_root)  # a config mapping: its data_root, and its `datasets:` registered
     if name == "digits":
         return tuple(_load_digits())
+    if is_declared(name):
+        return load_declared(name)
     if name not in GZ_SHA256:
         raise DataError(f"unknown dataset {name!r} (allowed: digits, {', '.join(GZ_SHA256)})")
     return _load_idx_dataset(name, data_root, verify)

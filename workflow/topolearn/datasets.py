@@ -1,5 +1,10 @@
-"""Static facts about the supported datasets (sizes known without loading any file)."""
+"""Static facts about the supported datasets (sizes known without loading any file).
 
+DATASETS also holds the datasets a config declares (`datasets:`), registered by
+topolearn.own_datasets.register_user_datasets when the config is validated.
+"""
+
+import math
 from dataclasses import dataclass
 
 
@@ -7,12 +12,14 @@ from dataclasses import dataclass
 class DatasetInfo:
     n_train: int
     n_test: int
-    image_shape: tuple[int, int]
+    image_shape: tuple[int, ...]  # one sample's shape; (h, w) for images, anything for declared data
     n_classes: int = 10
+    format: str | None = None  # None: built-in; "idx" or "npz": declared in the config
+    path: str | None = None  # declared: the IDX folder or the .npz file
 
     @property
     def n_features(self) -> int:
-        return self.image_shape[0] * self.image_shape[1]
+        return math.prod(self.image_shape)
 
 
 # digits: scikit-learn's 1797 8x8 images, split 80/20 stratified with a fixed seed (see data.py).
@@ -22,3 +29,6 @@ DATASETS: dict[str, DatasetInfo] = {
     "fashion-mnist": DatasetInfo(60000, 10000, (28, 28)),
     "kmnist": DatasetInfo(60000, 10000, (28, 28)),
 }
+
+
+BUILTIN_DATASETS = frozenset(DATASETS)  # names a config may not redeclare
