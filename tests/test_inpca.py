@@ -188,3 +188,47 @@ def test_exact_distances_are_reused(tmp_path, monkeypatch):
 def test_fewer_than_two_checkpoints_give_an_empty_result(capsys):
     coords, stress = embed_group("g", synthetic_sweep(1, 1, 10), CFG, None)
     assert coords.empty and stress.empty and "at least 2 are needed" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_benchmark_quick_mode_runs():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inpca.py"
+    out = subprocess.run([sys.executable, str(bench), "--quick", "--threads", "1"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "exact (6, 8, 30)" in out and "adding 2 runs" in out and "Procrustes error (top 3)" in out
+
+
+def test_progress_columns_in_the_summary(tmp_path):
+    from topolearn.inpca_progress import epoch_to_progress, read_coords
+    from topolearn.summary import build_summary
+    from topolearn.sweep import write_sweep_table
+
+    res = tmp_path / "results"
+    points = {}
+    for i, lr in enumerate((0.5, 1.0)):
+        p = make_point(lr=lr, snapshots=9)
+        points[write_run(res, p, seed=i)] = p
+    write_sweep_table(points, res / "sweep.tsv")
+    stores = [res / "runs" / r / "snapshots.zarr" for r in points]
+    make_inpca(stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv")
+    coords = read_coords(res / "inpca/coords.tsv")
+    rid = next(iter(points))
+    f = epoch_to_progress(coords, rid)
+    mine = coords[(coords.run_id == rid) & (coords.kind == "checkpoint")]
+    np.testing.assert_allclose(f(mine["epoch"]), mine["progress"])
+    assert np.isnan(f(-1.0)) and np.all(np.diff(f(np.linspace(0, 4, 9))) > 0)
+    df = build_summary(res / "sweep.tsv", stores, [res / "branches" / f"{r}.tsv" for r in points],
+                       [res / "branching" / f"{r}.events.tsv" for r in points], res / "inpca/coords.tsv",
+                       res / "inpca/stress.tsv")
+    row = df.set_index("run_id").loc[rid]
+    ev = pd.read_csv(res / "branching" / f"{rid}.events.tsv", sep="\t")
+    out = ev[ev.layer == "layer1"].iloc[0]
+    assert row["layer1_first_split_progress"] == pytest.approx(float(f(out["branch_epoch"])))
+    assert 0 < row["layer1_first_split_progress"] < 1 and 0 < row["layer0_first_jump_progress"] < 1
+    assert row["inpca_final_progress"] == pytest.approx(mine["progress"].iloc[-1])
+    assert row["inpca_path_length"] == pytest.approx(mine["step_length"].sum())
+    assert 0 < row["inpca_stress_top3"] <= 1

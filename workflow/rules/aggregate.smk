@@ -47,7 +47,8 @@ rule inpca:
             labels={"table": "InPCA eigenvalues and explained stress"},
         ),
     params:
-        max_points=CFG["figures"]["inpca_max_points"],
+        settings=CFG["inpca"],
+        cache=f"{RESULTS}/inpca/cache",  # not an output: Snakemake would delete it before the job
     log:
         f"{LOGS}/inpca.log",
     threads: 1

@@ -231,4 +231,9 @@ def geodesic_progress(probs, labels, iters: int = 60) -> np.ndarray:
     return (lo + hi) / 2
 
 
-from .inpca_sweep import make_inpca  # noqa: E402,F401 (the rule's entry point, importable from here too)
+def __getattr__(name):  # the rule's entry point lives in inpca_sweep (which imports this module)
+    if name == "make_inpca":
+        from .inpca_sweep import make_inpca
+
+        return make_inpca
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

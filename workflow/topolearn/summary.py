@@ -29,6 +29,10 @@ RUN_COLUMNS = {
     "diverged_at_step": "Int64",
     "empty_graphs": "boolean",  # some layer's learning graph has no node
     "wall_time_s": "float64",
+    "inpca_group": "string",  # InPCA columns: topolearn.inpca_progress.inpca_columns
+    "inpca_stress_top3": "float64",
+    "inpca_path_length": "float64",
+    "inpca_final_progress": "float64",
 }
 LAYER_METRICS = {
     "nodes": "Int64",
@@ -43,6 +47,9 @@ LAYER_METRICS = {
     "first_jump_epoch": "float64",  # accuracy jump paired with the first branching event
     "eps": "float64",
     "empty": "boolean",
+    "first_split_progress": "float64",  # first branching event, geodesic progress of the predictions
+    "first_jump_progress": "float64",
+    "first_branch_progress": "float64",
 }
 LAYER_COLUMN = re.compile(r"^layer(\d+)_(\w+)$")
 
@@ -118,14 +125,21 @@ def _first_jumps(events_tsv) -> dict:
     return first["jump_epoch"].astype(float).to_dict()
 
 
-def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None) -> pd.DataFrame:
-    """One row per run of the sweep table; stores/branch tables are matched by run id (path)."""
+def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv=None,
+                  stress_tsv=None) -> pd.DataFrame:
+    """One row per run of the sweep table; stores/branch tables are matched by run id (path); with
+    InPCA's coords.tsv (and stress.tsv), the InPCA and progress columns."""
     sweep = read_sweep_table(sweep_tsv)
     by_run = {Path(s).parent.name: run_row(s) for s in stores}
     events = {Path(e).name.split(".")[0]: e for e in (events_tsvs or [])}
     for b in branches_tsvs:
         rid = Path(b).stem
         by_run.setdefault(rid, {}).update(layer_rows(b, events.get(rid)))
+    if coords_tsv is not None and Path(coords_tsv).is_file():
+        from .inpca_progress import inpca_columns
+
+        for rid, row in inpca_columns(coords_tsv, stress_tsv, events_tsvs, branches_tsvs).iterrows():
+            by_run.setdefault(rid, {}).update(row.dropna().to_dict())
     rows = []
     for _, p in sweep.iterrows():
         extra = by_run.get(p["run_id"], {})
@@ -186,8 +200,8 @@ def summary_long(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def make_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, out) -> pd.DataFrame:
+def make_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, out, coords_tsv=None, stress_tsv=None) -> pd.DataFrame:
     """The rule's entry point: build and write results/summary.tsv."""
-    df = build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs)
+    df = build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, coords_tsv, stress_tsv)
     write_summary(df, out)
     return df

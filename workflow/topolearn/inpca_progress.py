@@ -1,0 +1,80 @@
+"""Weights and predictions on one clock: each snapshot's geodesic progress (ignorance -> truth, from
+results/inpca/coords.tsv) next to the learning-graph events of the same run.
+
+`epoch_to_progress` maps a run's epochs to progress (figures with `figures.time_axis: progress`);
+`inpca_columns` gives the summary its per-run InPCA columns and the branching events and accuracy
+jumps in progress units.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+NA = ["NA", "nan", "NaN", ""]
+
+
+def read_coords(path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=NA, dtype={"run_id": str})
+
+
+def epoch_to_progress(coords: pd.DataFrame, run_id: str):
+    """f(epochs) -> progress of run `run_id`, linear between its embedded checkpoints (NaN outside
+    them and for a run without checkpoints: a diverged run's late epochs have no progress)."""
+    c = coords[(coords["run_id"] == run_id) & (coords["kind"] == "checkpoint")].sort_values("epoch")
+    e, p = c["epoch"].to_numpy(float), c["progress"].to_numpy(float)
+
+    def f(epochs):
+        x = np.asarray(epochs, dtype=float)
+        if len(e) == 0:
+            return np.full(x.shape, np.nan)
+        return np.interp(x, e, p, left=np.nan, right=np.nan)
+
+    return f
+
+
+def _run_columns(coords: pd.DataFrame, stress: pd.DataFrame | None) -> pd.DataFrame:
+    pts = coords[coords["kind"] == "checkpoint"].sort_values(["run_id", "snapshot"])
+    g = pts.groupby("run_id", sort=False)
+    out = pd.DataFrame({"inpca_group": g["group"].first(), "inpca_path_length": g["step_length"].sum(),
+                        "inpca_final_progress": g["progress"].last()})
+    if stress is not None and len(stress):
+        top3 = stress[stress["dim"] == min(3, stress["dim"].max())].set_index("group")["explained_stress"]
+        out["inpca_stress_top3"] = out["inpca_group"].map(top3)
+    return out
+
+
+def _read_tables(paths) -> pd.DataFrame:
+    frames = [pd.read_csv(p, sep="\t", keep_default_na=False, na_values=NA, dtype={"run_id": str})
+              for p in paths or () if Path(p).is_file() and Path(p).stat().st_size]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _layer_columns(coords: pd.DataFrame, events: pd.DataFrame, branches: pd.DataFrame) -> dict:
+    """{run_id: {layer{i}_first_{split,jump,branch}_progress: progress}}: the first branching event,
+    its paired accuracy jump, and the first significant branch of each layer, in progress units."""
+    out: dict = {}
+    for rid in set(events.get("run_id", [])) | set(branches.get("run_id", [])):
+        to_p = epoch_to_progress(coords, rid)
+        row = out.setdefault(rid, {})
+        if len(events):
+            ev = events[events["run_id"] == rid].sort_values("branch_epoch", kind="stable").drop_duplicates("layer")
+            for _, e in ev.iterrows():
+                row[f"{e['layer']}_first_split_progress"] = float(to_p(e["branch_epoch"]))
+                row[f"{e['layer']}_first_jump_progress"] = float(to_p(e.get("jump_epoch", np.nan)))
+        if len(branches):
+            for _, b in branches[branches["run_id"] == rid].iterrows():
+                row[f"{b['layer']}_first_branch_progress"] = float(to_p(b.get("first_branch_epoch", np.nan)))
+    return out
+
+
+def inpca_columns(coords_tsv, stress_tsv=None, events_tsvs=(), branches_tsvs=()) -> pd.DataFrame:
+    """One row per embedded run (index run_id): inpca_group, inpca_path_length (sum of step lengths,
+    sphere metric: arccos(1/sqrt(C)) is the straight ignorance -> truth path), inpca_final_progress,
+    inpca_stress_top3 (the group's), and layer{i}_first_{split,jump,branch}_progress."""
+    coords = read_coords(coords_tsv)
+    stress = pd.read_csv(stress_tsv, sep="\t") if stress_tsv and Path(stress_tsv).is_file() else None
+    out = _run_columns(coords, stress)
+    layers = pd.DataFrame.from_dict(_layer_columns(coords, _read_tables(events_tsvs), _read_tables(branches_tsvs)),
+                                    orient="index")
+    return out.join(layers, how="outer") if len(layers) else out
