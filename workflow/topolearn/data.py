@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import DATASETS
+from .toydata import is_toy, load_toy_point, normalize_toy_point
 
 log = logging.getLogger(__name__)
 
@@ -256,8 +257,12 @@ def _load_idx_dataset(dataset: str, data_root, verify: bool):
     return tuple(out)
 
 
-def load_dataset(name: str, data_root="data", verify: bool = True):
-    """(X_train, y_train, X_test, y_test): float32 in [0, 1] flattened, int64 labels."""
+def load_dataset(name: str, data_root="data", verify: bool = True, point: dict | None = None):
+    """(X_train, y_train, X_test, y_test): float32 in [0, 1] flattened, int64 labels.
+
+    Toy datasets (topolearn.toydata) are generated from the point's toy fields (defaults without
+    a point): float32 coordinates, not in [0, 1].
+    """
     from .own_datasets import is_declared, load_declared, use_config  # (it imports this module)
 
     data_root = use_config(data_root)  # a config mapping: its data_root, and its `datasets:` registered
@@ -265,6 +270,8 @@ def load_dataset(name: str, data_root="data", verify: bool = True):
         return tuple(_load_digits())
     if is_declared(name):
         return load_declared(name)
+    if is_toy(name):
+        return load_toy_point(normalize_toy_point(name, point))
     if name not in GZ_SHA256:
         raise DataError(f"unknown dataset {name!r} (allowed: digits, {', '.join(GZ_SHA256)})")
     return _load_idx_dataset(name, data_root, verify)

@@ -5,7 +5,9 @@ topolearn.own_datasets.register_user_datasets when the config is validated.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from .toydata import TOY_DATASETS, TOY_FIELDS, sizes
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,19 @@ DATASETS: dict[str, DatasetInfo] = {
     "fashion-mnist": DatasetInfo(60000, 10000, (28, 28)),
     "kmnist": DatasetInfo(60000, 10000, (28, 28)),
 }
+
+# Toy datasets (topolearn.toydata): sizes here are those of the default n_samples; a point's own
+# come from dataset_info(point).
+DATASETS.update({name: DatasetInfo(*sizes(TOY_FIELDS["n_samples"]), (1, dim), n_classes=2)
+                 for name, dim in TOY_DATASETS.items()})
+
+
+def dataset_info(point: dict) -> DatasetInfo:
+    """Sizes of a point's dataset: a toy dataset's follow the point's `n_samples`."""
+    info = DATASETS[point["dataset"]]
+    if point["dataset"] in TOY_DATASETS and point.get("n_samples"):
+        return replace(info, **dict(zip(("n_train", "n_test"), sizes(point["n_samples"]))))
+    return info
 
 
 BUILTIN_DATASETS = frozenset(DATASETS)  # names a config may not redeclare
