@@ -187,7 +187,7 @@ BAD = [
     (_set("train_threads", "2"), "train_threads", "'2'", "must be of type integer"),
     (_set("sweep", [1, 2]), "sweep", "[1, 2]", "must be of type object"),
     (_set("sweep.base.colour", "red"), "sweep.base", "'colour'", "allowed keys: activation"),
-    (_set("learning_rate", 0.1), "(top level)", "'learning_rate'", "allowed keys: branching"),
+    (_set("learning_rate", 0.1), "(top level)", "'learning_rate'", "allowed keys: "),
     (_set("sweep.grid.colour", ["red"]), "sweep.grid", "'colour'", "allowed: dataset, train_size"),
     (_set("mapper.defaults.epsilon", 1), "mapper.defaults", "'epsilon'", "allowed keys: eps"),
     (_set("mapper.defaults.overlap", 1.5), "mapper.defaults.overlap", "1.5", "must be < 1"),
