@@ -15,12 +15,14 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from .datasets import DATASETS
+from .datasets import DATASETS, dataset_info
 from .own_datasets import DatasetSpecError, register_user_datasets
 from .schedule import updates_per_epoch
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
+from .toydata import TOY_FIELDS, check_toy_fields, normalize_toy_fields, repr_bytes
+from .toydata import REPR_MAX_BYTES, is_toy
 # Built-in point defaults: the paper's recipe scaled to the embedded digits data.
 POINT_DEFAULTS = {
     "dataset": "digits",
@@ -46,6 +48,7 @@ POINT_DEFAULTS = {
 }
 
 MAPPER_DEFAULTS = {
+    **dict.fromkeys(TOY_FIELDS),  # toy datasets only (topolearn.toydata); None elsewhere
     "pca": 20,
     "lens": "l2norm_pca",
     "intervals": 20,
@@ -55,9 +58,10 @@ MAPPER_DEFAULTS = {
     "min_samples": 2,
 }
 
-FLOAT_FIELDS = {"init_std", "init_noise", "lr", "momentum", "weight_decay", "overlap", "eps", "eps_percentile"}
+FLOAT_FIELDS = {"init_std", "init_noise", "lr", "momentum", "weight_decay", "overlap", "eps", "eps_percentile",
+                "noise", "turns"}
 INT_FIELDS = {"train_size", "batch_size", "depth", "width", "epochs", "seed", "snapshots", "probe_size",
-              "eval_size", "pca", "intervals", "min_samples"}
+              "eval_size", "pca", "intervals", "min_samples", "n_samples", "data_seed", "grid_size", "repr_size"}
 
 
 class ConfigError(ValueError):
@@ -220,7 +224,8 @@ def normalize_point(point: dict) -> dict:
     if p["depth"] == 0:
         p["width"] = None
         p["activation"] = None
-    info = DATASETS.get(p["dataset"])
+    normalize_toy_fields(p)
+    info = dataset_info(p) if p["dataset"] in DATASETS else None
     if info is not None:
         if p["train_size"] is not None and p["train_size"] >= info.n_train:
             p["train_size"] = None if p["train_size"] == info.n_train else p["train_size"]
@@ -238,7 +243,10 @@ def normalize_point(point: dict) -> dict:
 
 def run_id(point: dict) -> str:
     """Stable 12-hex-digit id of a normalized point: key order and number spelling do not matter."""
-    canon = json.dumps(normalize_point(point), sort_keys=True, separators=(",", ":"))
+    p = normalize_point(point)
+    # toy-only fields are left out where they do not apply: adding them kept every other run's id
+    p = {k: v for k, v in p.items() if not (k in TOY_FIELDS and v is None)}
+    canon = json.dumps(p, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()[:12]
 
 
@@ -252,7 +260,7 @@ def layer_names(point: dict) -> list[str]:
 
 
 def n_train_samples(point: dict) -> int:
-    info = DATASETS[point["dataset"]]
+    info = dataset_info(point)
     return point["train_size"] or info.n_train
 
 
@@ -261,7 +269,7 @@ def total_updates(point: dict) -> int:
 
 
 def _check_point(p: dict, where: str) -> None:
-    info = DATASETS[p["dataset"]]
+    info = dataset_info(p)
     if p["train_size"] is not None and p["train_size"] > info.n_train:
         raise ConfigError(f"{where}.train_size: {p['train_size']} is invalid; {p['dataset']} has "
                           f"{info.n_train} training samples (allowed: 1..{info.n_train} or null)")
@@ -279,6 +287,10 @@ def _check_point(p: dict, where: str) -> None:
 
 
 def _check_dataset_names(sweep: dict) -> None:
+    if is_toy(p["dataset"]) and repr_bytes(p) > REPR_MAX_BYTES:
+        raise ConfigError(f"{where}: recorded representations need {repr_bytes(p) / 2**30:.1f} GiB "
+                          f"(grid_size {p['grid_size']}, repr_size {p['repr_size']}, {p['snapshots']} snapshots); "
+                          f"allowed: at most {REPR_MAX_BYTES / 2**30:.0f} GiB: lower grid_size, repr_size or snapshots")
     """The schema takes any dataset name (declared ones count): refuse unknown ones where written."""
     grid = sweep.get("grid", {}).get("dataset")
     named = [("sweep.base.dataset", sweep.get("base", {}).get("dataset"))]
@@ -394,3 +406,7 @@ def validate_config(raw: dict) -> dict:
 def load_config_file(path) -> dict:
     with open(path) as fh:
         return validate_config(yaml.safe_load(fh))
+        try:
+            check_toy_fields(raw_point, where, POINT_DEFAULTS["dataset"])
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
