@@ -5,3 +5,11 @@ stage can be run (and is tested) without Snakemake.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):  # open_sweep loads xarray and zarr: only when asked for (the workflow imports topolearn)
+    if name in ("open_sweep", "SweepData"):
+        from . import sweepdata
+
+        return getattr(sweepdata, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -160,6 +160,8 @@ class StackedOptimizer:
     # torch's state_dict format, per network: a checkpoint resumes in any pack, or in the solo trainer
 
     def member_state(self, i: int) -> dict:
+        if self.kind == "momentum" and float(self.momentum[i]) == 0:
+            return {}  # torch keeps no buffer without momentum
         out = {}
         for j, st in enumerate(self.state):
             if st:
@@ -170,9 +172,10 @@ class StackedOptimizer:
 
     def _load(self, states: list[dict]) -> None:
         for j, p in enumerate(self.params):
-            keys = [k for k in states[0].get(j, {}) if k != "step"]
-            for k in keys:
-                self.state[j][k] = torch.stack([s[j][k] for s in states]).to(p.device, p.dtype)
+            keys = {k for s in states for k in s.get(j, {}) if k != "step"}
+            for k in sorted(keys):  # a network without a buffer (momentum 0) gets zeros: same updates
+                self.state[j][k] = torch.stack([s[j][k] if k in s.get(j, {}) else torch.zeros(p.shape[1:])
+                                                for s in states]).to(p.device, p.dtype)
         steps = {int(s[j]["step"]) for s in states for j in s if "step" in s[j]}
         if len(steps) > 1:
             raise ValueError(f"networks of one group made different numbers of Adam steps: {sorted(steps)}")
