@@ -25,9 +25,9 @@ def smk(workdir, *args, configfile=None):
     return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=900)
 
 
-def dry_run_jobs(workdir, configfile) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job a dry run would execute."""
-    res = smk(workdir, "-n", configfile=configfile)
+def dry_run_jobs(workdir, configfile, *args) -> list[tuple[str, dict, list[str]]]:
+    """(rule, wildcards, outputs) of every job a dry run would execute."""
+    res = smk(workdir, "-n", *args, configfile=configfile)
     assert res.returncode == 0, res.stderr
     jobs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", res.stdout + "\n" + res.stderr):
@@ -36,8 +36,21 @@ def dry_run_jobs(workdir, configfile) -> list[tuple[str, dict]]:
             continue
         wc = re.search(r"wildcards: (.*)", block)
         wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
-        jobs.append((m.group(1), wildcards))
+        out = re.search(r"output: (.*)", block)
+        jobs.append((m.group(1), wildcards, out.group(1).split(", ") if out else []))
     return jobs
+
+
+def runs_of(jobs, kind: str) -> list[str]:
+    """Run ids whose store (kind "train") or learning graphs (kind "analyze") the jobs write, one
+    entry per run and job (a run in two jobs shows twice)."""
+    pattern = {"train": r"runs/([0-9a-f]{12})/snapshots\.zarr$", "analyze": r"mapper/([0-9a-f]{12})$"}[kind]
+    return [m.group(1) for _, _, outs in jobs for o in outs if (m := re.search(pattern, o))]
+
+
+def rules(jobs) -> set[str]:
+    """Rule names, packs and batches under their family name (train_pack, analyze_batch, plot_runs)."""
+    return {re.sub(r"_[0-9a-f]{10}$", "", r) for r, _, _ in jobs}
 
 
 def write_config(path, cfg):
@@ -89,22 +102,44 @@ def test_changing_one_point_retrains_only_that_point(finished, tmp_path):
     new = load_config_file(new_cfg)["points"]
     (added,) = set(new) - set(old)
     jobs = dry_run_jobs(wd, new_cfg)
-    trained = [w["run_id"] for r, w in jobs if r == "train"]
-    assert trained == [added]
-    per_run = {w.get("run_id") for r, w in jobs if w.get("run_id")}
-    assert per_run == {added}, f"only the new point's per-run jobs may run, got {jobs}"
+    assert runs_of(jobs, "train") == [added]
+    assert runs_of(jobs, "analyze") == [added]
+    assert rules(jobs) <= {"train_pack", "analyze_batch", "plot_runs", "summary", "inpca", "plot_sweep", "all"}
+
+
+@pytest.mark.slow
+def test_adding_points_trains_only_them_in_one_pack(finished, tmp_path):
+    wd, cfgfile = finished
+    cfg = yaml.safe_load(cfgfile.read_text())
+    cfg["sweep"]["points"] = [{"init": "normal", "lr": 0.5, "seed": s} for s in (7, 8, 9)]
+    new_cfg = write_config(tmp_path / "added.yaml", cfg)
+    added = set(load_config_file(new_cfg)["points"]) - set(load_config_file(cfgfile)["points"])
+    jobs = dry_run_jobs(wd, new_cfg)
+    packs = [j for j in jobs if j[0].startswith("train_pack_")]
+    assert len(packs) == 1 and sorted(runs_of(packs, "train")) == sorted(added)
+    assert sorted(runs_of(jobs, "train")) == sorted(added)
+    assert sorted(runs_of(jobs, "analyze")) == sorted(added)
+
+
+@pytest.mark.slow
+def test_forcerun_of_one_store_retrains_that_run_alone(finished):
+    wd, cfgfile = finished
+    rid = sorted(load_config_file(cfgfile)["points"])[0]
+    jobs = dry_run_jobs(wd, cfgfile, "--forcerun", f"results/runs/{rid}/snapshots.zarr")
+    assert [(r, w) for r, w, _ in jobs if r == "train"] == [("train", {"run_id": rid})]
+    assert runs_of(jobs, "train") == [rid] and runs_of(jobs, "analyze") == [rid]
+    assert rules(jobs) == {"train", "analyze_run", "plot_run", "summary", "inpca", "plot_sweep", "all"}
 
 
 @pytest.mark.slow
 def test_code_or_unrelated_config_edits_do_not_retrain(finished, tmp_path):
     wd, cfgfile = finished
-    script = ROOT / "workflow" / "scripts" / "train.py"
-    script.touch()  # a refactor of the training code
+    (ROOT / "workflow" / "scripts" / "train_pack.py").touch()  # a refactor of the training code
     cfg = yaml.safe_load(cfgfile.read_text())
     cfg["figures"]["dpi"] = 61  # only the figures depend on it
     jobs = dry_run_jobs(wd, write_config(tmp_path / "dpi.yaml", cfg))
-    assert not [j for j in jobs if j[0] in ("train", "mapper")], jobs
-    assert {j[0] for j in jobs} >= {"analyze_run", "plot_sweep"}
+    assert runs_of(jobs, "train") == [] and runs_of(jobs, "analyze") == [], jobs
+    assert rules(jobs) >= {"plot_runs", "plot_sweep"}
 
 
 def test_invalid_config_fails_before_any_job(tmp_path):
@@ -120,8 +155,8 @@ def test_invalid_config_fails_before_any_job(tmp_path):
 
 def test_configfile_replaces_the_default_config(tmp_path):
     jobs = dry_run_jobs(tmp_path, TINY)
-    trained = {w["run_id"] for r, w in jobs if r == "train"}
-    assert trained == set(load_config_file(TINY)["points"])
+    assert sorted(runs_of(jobs, "train")) == sorted(load_config_file(TINY)["points"])
+    assert len([j for j in jobs if j[0].startswith("train_pack_")]) == 1  # both runs: one pack
 
 
 def test_lint_is_clean(tmp_path):

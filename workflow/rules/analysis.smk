@@ -6,14 +6,6 @@
 # a run whichever job analysed it.
 
 
-def _analysis_outputs(members):
-    out = []
-    for r in members:
-        o = analysis_outputs(r)
-        out += [directory(o.pop("mapper"))] + list(o.values())
-    return out
-
-
 for _members in ANALYSIS_BATCHES:
 
     rule:
@@ -22,7 +14,7 @@ for _members in ANALYSIS_BATCHES:
         input:
             [store(r) for r in _members],
         output:
-            _analysis_outputs(_members),
+            analysis_job_outputs(_members),
         params:
             settings=ANALYSIS_SETTINGS,
         log:
@@ -41,7 +33,7 @@ rule analyze_run:
     input:
         store("{run_id}"),
     output:
-        _analysis_outputs(["{run_id}"]),
+        analysis_job_outputs(["{run_id}"]),
     params:
         settings=ANALYSIS_SETTINGS,
     log:

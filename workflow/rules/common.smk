@@ -6,17 +6,21 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 # Light modules only: the workflow is parsed before every dry run, job and status check.
 from topolearn import jobsize, packing
-from topolearn.config import ConfigError, mapper_layers, validate_config
+from topolearn.config import ConfigError, check_config_files, mapper_layers, validate_config
+from topolearn.limits import plan_line
 from topolearn.datasets import DATASETS
 from topolearn.figures import SWEEP_FIGURES
 from topolearn.storecheck import check_stores
 
 try:
+    check_config_files(workflow.configfiles)  # duplicate keys: Snakemake's loader keeps the last
     CFG = validate_config(config)
 except ConfigError as err:
     # One readable line, no traceback, before any job is scheduled.
     sys.stderr.write(f"topolearn: invalid config: {err}\n")
     sys.exit(1)
+if workflow.is_main_process:  # not again in every job
+    sys.stderr.write(plan_line(CFG["plan"]) + "\n")
 
 RESULTS = CFG["results"]
 POINTS = CFG["points"]  # {run_id: normalized point}, in sweep order
@@ -70,6 +74,23 @@ def analysis_outputs(run_id):
 
 def run_figures_dir(run_id):
     return f"{RESULTS}/figures/runs/{run_id}"
+
+
+def analysis_job_outputs(members):
+    """Outputs of a job analysing `members` (run ids, or the pattern "{run_id}")."""
+    out = []
+    for r in members:
+        o = analysis_outputs(r)
+        out += [directory(o.pop("mapper"))] + list(o.values())
+    return out
+
+
+def figure_job_inputs(members):
+    return {
+        "stores": [store(r) for r in members],
+        "mappers": [mapper_dir(r) for r in members],
+        "curves": [analysis_outputs(r)["curve"] for r in members],
+    }
 
 
 # Settings every run's analysis depends on: the same params for a run's batch job and its own

@@ -8,21 +8,13 @@ localrules:
     plot_sweep,
 
 
-def _figure_inputs(members):
-    return {
-        "stores": [store(r) for r in members],
-        "mappers": [mapper_dir(r) for r in members],
-        "curves": [analysis_outputs(r)["curve"] for r in members],
-    }
-
-
 for _members in FIGURE_BATCHES:
 
     rule:
         name:
             f"plot_runs_{packing.group_id(_members)}"
         input:
-            **_figure_inputs(_members),
+            **figure_job_inputs(_members),
         output:
             [run_figures_output(r) for r in _members],
         params:

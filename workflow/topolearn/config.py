@@ -17,12 +17,15 @@ import yaml
 
 from .datasets import DATASETS, dataset_info
 from .own_datasets import DatasetSpecError, register_user_datasets
+from .cover import mapper_problem, merge_mapper_params
+from . import limits
+from .configfiles import DuplicateKeyError, load_yaml
 from .schedule import updates_per_epoch
+from .toydata import TOY_FIELDS, check_toy_fields, normalize_toy_fields, repr_bytes
+from .toydata import REPR_MAX_BYTES, is_toy
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
-from .toydata import TOY_FIELDS, check_toy_fields, normalize_toy_fields, repr_bytes
-from .toydata import REPR_MAX_BYTES, is_toy
 # Built-in point defaults: the paper's recipe scaled to the embedded digits data.
 POINT_DEFAULTS = {
     "dataset": "digits",
@@ -45,10 +48,10 @@ POINT_DEFAULTS = {
     "snapshot_spacing": "linear",
     "probe_size": None,  # None: min(1000, test set size)
     "eval_size": None,
+    **dict.fromkeys(TOY_FIELDS),  # toy datasets only (topolearn.toydata); None elsewhere
 }
 
 MAPPER_DEFAULTS = {
-    **dict.fromkeys(TOY_FIELDS),  # toy datasets only (topolearn.toydata); None elsewhere
     "pca": 20,
     "lens": "l2norm_pca",
     "intervals": 20,
@@ -284,13 +287,13 @@ def _check_point(p: dict, where: str) -> None:
     if p["probe_size"] > info.n_test:
         raise ConfigError(f"{where}.probe_size: {p['probe_size']} is invalid; {p['dataset']} has "
                           f"{info.n_test} test samples (allowed: 1..{info.n_test})")
-
-
-def _check_dataset_names(sweep: dict) -> None:
     if is_toy(p["dataset"]) and repr_bytes(p) > REPR_MAX_BYTES:
         raise ConfigError(f"{where}: recorded representations need {repr_bytes(p) / 2**30:.1f} GiB "
                           f"(grid_size {p['grid_size']}, repr_size {p['repr_size']}, {p['snapshots']} snapshots); "
                           f"allowed: at most {REPR_MAX_BYTES / 2**30:.0f} GiB: lower grid_size, repr_size or snapshots")
+
+
+def _check_dataset_names(sweep: dict) -> None:
     """The schema takes any dataset name (declared ones count): refuse unknown ones where written."""
     grid = sweep.get("grid", {}).get("dataset")
     named = [("sweep.base.dataset", sweep.get("base", {}).get("dataset"))]
@@ -303,6 +306,19 @@ def _check_dataset_names(sweep: dict) -> None:
                               f"declared under `datasets:`")
 
 
+def _check_axis_value(axis: str, i: int, v, point_schema: dict, schema: dict) -> None:
+    """An axis value is a value of its field, or a mapping of point fields that sets its field and
+    others with it (a linked value, e.g. `init: [normal, {init: zero, init_noise: 1e-8}]`)."""
+    where = f"sweep.grid.{axis}[{i}]"
+    if isinstance(v, dict) and axis not in v:
+        raise ConfigError(f"{where}: {v!r} is invalid; a mapping on axis {axis!r} must set {axis!r} itself")
+    try:
+        _validate(v if isinstance(v, dict) else {axis: v}, point_schema, (), schema)
+    except ConfigError as e:
+        msg = str(e).split(": ", 1)[1]
+        raise ConfigError(f"{where}: {msg}") from None
+
+
 def expand_sweep(sweep: dict, schema: dict) -> list[tuple[str, dict]]:
     """All points of the grid (cartesian product) plus explicit points, as (where, raw point)."""
     base = sweep.get("base", {})
@@ -312,16 +328,15 @@ def expand_sweep(sweep: dict, schema: dict) -> list[tuple[str, dict]]:
         if not values:
             raise ConfigError(f"sweep.grid.{axis}: [] is invalid; an axis needs at least one value")
         for i, v in enumerate(values):
-            try:
-                _validate({axis: v}, point_schema, (), schema)
-            except ConfigError as e:
-                msg = str(e).split(": ", 1)[1]
-                raise ConfigError(f"sweep.grid.{axis}[{i}]: {msg}") from None
+            _check_axis_value(axis, i, v, point_schema, schema)
     out = []
     axes = list(grid)
     for combo in itertools.product(*(grid[a] for a in axes)):
         where = "sweep.grid(" + ", ".join(f"{a}={v}" for a, v in zip(axes, combo)) + ")" if axes else "sweep.base"
-        out.append((where, {**base, **dict(zip(axes, combo))}))
+        point = dict(base)
+        for axis, v in zip(axes, combo):
+            point.update(v if isinstance(v, dict) else {axis: v})
+        out.append((where, point))
     for i, pt in enumerate(sweep.get("points", [])):
         out.append((f"sweep.points[{i}]", {**base, **pt}))
     return out
@@ -344,10 +359,10 @@ def mapper_layers(cfg: dict, point: dict) -> list[str]:
 def mapper_params(cfg: dict, point: dict, layer: str) -> dict:
     """Mapper parameters of one layer: built-in defaults < mapper.defaults < layer_overrides."""
     m = cfg["mapper"]
-    params = {**MAPPER_DEFAULTS, **m.get("defaults", {})}
+    params = merge_mapper_params(MAPPER_DEFAULTS, m.get("defaults", {}))
     for name, override in m.get("layer_overrides", {}).items():
         if resolve_layer(name, point) == layer:
-            params.update(override)
+            params = merge_mapper_params(params, override)
     return params
 
 
@@ -362,6 +377,14 @@ def _check_layers(cfg: dict, points: dict) -> None:
                 raise ConfigError(
                     f"{where}: {name!r} is not a layer of run {rid} (depth {p['depth']}); "
                     f"allowed: {', '.join(valid + ['output'])}")
+
+
+def _check_figure_runs(cfg: dict, points: dict) -> None:
+    sel = cfg["figures"]["runs"]
+    unknown = [r for r in sel if r not in points] if isinstance(sel, list) else []
+    if unknown:
+        raise ConfigError(f"figures.runs: {unknown[0]!r} is not a run id of this sweep; allowed: the "
+                          f"run ids of results/sweep.tsv, all, none or a count")
 
 
 # ---------------------------------------------------------------- entry point
@@ -388,6 +411,12 @@ def validate_config(raw: dict) -> dict:
     _check_finite(cfg)
     _validate(cfg, schema)
     cfg = _fill_defaults(schema, cfg)
+    try:  # paths and the sweep's size, before the (possibly huge) grid is expanded
+        for key in ("results", "data_root"):
+            cfg[key] = limits.check_dir_setting(key, cfg[key])
+        limits.check_sweep_size(cfg["sweep"], cfg["limits"])
+    except limits.LimitError as err:
+        raise ConfigError(str(err)) from None
     try:  # before the points: their size checks use the declared datasets' real sizes
         register_user_datasets(cfg["datasets"])
     except DatasetSpecError as err:
@@ -395,18 +424,35 @@ def validate_config(raw: dict) -> dict:
     _check_dataset_names(cfg["sweep"])
     points: dict[str, dict] = {}
     for where, raw_point in expand_sweep(cfg["sweep"], schema):
-        p = normalize_point(raw_point)
-        _check_point(p, where)
-        points.setdefault(run_id(p), p)
-    cfg["points"] = points
-    _check_layers(cfg, points)
-    return cfg
-
-
-def load_config_file(path) -> dict:
-    with open(path) as fh:
-        return validate_config(yaml.safe_load(fh))
         try:
             check_toy_fields(raw_point, where, POINT_DEFAULTS["dataset"])
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        p = normalize_point(raw_point)
+        _check_point(p, where)
+        points.setdefault(run_id(p), p)
+    cfg["points"] = points
+    try:  # each point's memory, disk and updates; totals for the plan line (limits.plan_line)
+        cfg["plan"] = limits.plan_summary(points, cfg["limits"])
+    except limits.LimitError as err:
+        raise ConfigError(str(err)) from None
+    _check_layers(cfg, points)
+    problem = mapper_problem(cfg["mapper"], MAPPER_DEFAULTS)  # overlap_perc, degenerate covers
+    if problem:
+        raise ConfigError(problem)
+    _check_figure_runs(cfg, points)
+    return cfg
+
+
+def load_config_file(path) -> dict:
+    check_config_files([path])
+    return validate_config(load_yaml(path))
+
+
+def check_config_files(paths) -> None:
+    """ConfigError for a config file with a duplicate key (YAML, and Snakemake, keep the last)."""
+    try:
+        for path in paths:
+            load_yaml(path)
+    except DuplicateKeyError as err:
+        raise ConfigError(str(err)) from None
