@@ -83,3 +83,18 @@ def write_store(path, layers: list, epochs, test_acc=None, complete: bool = True
     if complete:
         finalize_store(path, n, {"diverged": False})
     return path
+
+
+def plateau_split(split=36.0, n_neurons=10, dim=8, epochs=70.0, n_snapshots=201, speed=1.0, noise=1e-3, seed=3):
+    """Zero-init-like: all neurons rest at the origin until `split`, then two halves move apart
+    (along a shared drift plus opposite directions). A merge node then spans epoch 0 to the split,
+    so its mean epoch is about split / 2: the trap issue 13 describes."""
+    rng = np.random.default_rng(seed)
+    e = _frame(dim, 2, rng)
+    t = np.linspace(0.0, epochs, n_snapshots)
+    after = np.clip(t - split, 0, None)[:, None]
+    w = np.zeros((n_snapshots, n_neurons, dim))
+    for n in range(n_neurons):
+        w[:, n] = after * (e[0] + speed * (e[1] if n % 2 else -e[1]))
+    w += noise * rng.normal(size=w.shape)
+    return w.astype(np.float32), t

@@ -104,6 +104,77 @@ def test_y_with_the_papers_lens():
     assert m["first_branch_epoch"] == pytest.approx(15.0, abs=2.0)
 
 
+def test_split_dates_come_from_member_neurons_not_node_means():
+    """Issue 13: a plateau (all neurons at rest) until epoch 36, then a split. The merge node spans
+    epochs 0-36, so its mean epoch is ~18; the member neurons say 36 (within two snapshots)."""
+    w, t = lc.plateau_split(split=36.0)
+    doc, _, _ = learning_graph(w, t, params(), 0.1)
+    m = doc["metrics"]
+    assert m["branches"] == 2
+    assert m["first_branch_epoch"] == pytest.approx(36.0, abs=2 * (t[1] - t[0]))
+    assert m["first_branch_epoch_nodes"] < 30.0  # the node-mean date the issue reports as too early
+    (split,) = [b["split_epoch"] for b in doc["branches"] if not b["trunk"]]
+    assert split == m["first_branch_epoch"]
+
+
+@pytest.mark.parametrize("lens", ["l2norm_pca", "epoch"])
+def test_every_split_of_a_comb_is_dated(lens):
+    splits = (10.0, 20.0, 30.0)
+    w, t = lc.comb(splits)
+    doc, _, _ = learning_graph(w, t, params(lens=lens), 0.1)
+    dated = sorted(b["split_epoch"] for b in doc["branches"] if not b["trunk"])
+    assert np.allclose(dated, splits, atol=1.0)  # snapshots are 0.5 epochs apart
+    assert all(d >= s for d, s in zip(dated, splits))  # the groups are within eps just after a split
+
+
+# ---------------------------------------------------------------- cover geometry and legacy overlap
+
+
+def kmapper_1_1_intervals(lens, n_cubes, overlap_perc):
+    """KeplerMapper 1.1 (kmapper/cover.py, Cover.define_bins / find_entries, tag 1.1.6):
+    chunk_dist = (max - min) / n_cubes; overlap_dist = overlap_perc * chunk_dist;
+    cube k holds lower_bound <= x < upper_bound with lower_bound = min + k * chunk_dist and
+    upper_bound = lower_bound + chunk_dist + overlap_dist."""
+    chunk = (lens.max() - lens.min()) / n_cubes
+    lower = lens.min() + np.arange(n_cubes) * chunk
+    return lower, lower + chunk + overlap_perc * chunk
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.99])
+def test_overlap_perc_reproduces_kmapper_1_1_geometry(p):
+    from topolearn.cover import legacy_overlap
+
+    lens = np.random.default_rng(0).uniform(2.0, 7.0, size=500)
+    lo, hi = kmapper_1_1_intervals(lens, 20, p)
+    cover = km.Cover(n_cubes=20, perc_overlap=legacy_overlap(p))
+    centers = np.ravel(cover.fit(np.c_[np.arange(len(lens)), lens]))
+    width, spacing = 2 * float(np.ravel(cover.radius_)[0]), float(np.diff(centers).mean())
+    assert width == pytest.approx((hi - lo)[0])  # same interval width
+    assert spacing == pytest.approx(np.diff(lo).mean())  # same spacing
+    assert (width - spacing) / width == pytest.approx(p / (1 + p))  # same overlap between neighbours
+
+
+def test_overlap_perc_is_its_own_key_and_lands_in_the_json():
+    w, t = lc.y_shape()
+    legacy = {k: v for k, v in params().items() if k != "overlap"} | {"overlap_perc": 0.99}
+    doc, _, _ = learning_graph(w, t, legacy, 0.1)
+    modern, _, _ = learning_graph(w, t, params(overlap=0.99 / 1.99), 0.1)
+    assert doc["params"]["overlap_used"] == pytest.approx(0.4975, abs=1e-4)
+    assert doc["metrics"] == modern["metrics"]
+    c = doc["cover"]
+    assert c["width_over_spacing"] == pytest.approx(1.99)
+    assert 1.0 <= c["mean_intervals_per_point"] <= c["max_intervals_per_point"] == 2
+    assert c["kmapper"] == km.__version__
+    with pytest.raises(ValueError, match="not both"):
+        learning_graph(w, t, params(overlap_perc=0.99), 0.1)
+
+
+def test_a_degenerate_cover_is_refused():
+    w, t = lc.y_shape()
+    with pytest.raises(ValueError, match="degenerate Mapper cover: intervals=2 with overlap=0.6"):
+        learning_graph(w, t, params(intervals=2, overlap=0.6), 0.1)
+
+
 @pytest.mark.parametrize("lens", ["l2norm_pca", "epoch", "pc1", "l2norm"])
 def test_loop_has_one_cycle(lens):
     w, t = lc.loop()

@@ -160,6 +160,9 @@ def analyze_graph(node_members, node_epoch, edges, n_neurons: int, epoch_range: 
 
     node_members: per node an (m, 2) array of (neuron, snapshot); node_epoch: per node mean epoch;
     edges: (i, j) node index pairs; threshold: significance as a fraction of the run's epoch range.
+    `first_branch_epoch` here is read off node mean epochs (the bars); mapper.learning_graph
+    replaces it by the split date of the branches' member neurons and keeps this one as
+    `first_branch_epoch_nodes`.
     """
     g = build_graph(len(node_epoch), edges, node_epoch)
     metrics = graph_metrics(g)
@@ -186,20 +189,37 @@ def analyze_graph(node_members, node_epoch, edges, n_neurons: int, epoch_range: 
 
 BRANCH_COLUMNS = ["run_id", "layer", "layer_index", "n_neurons", "n_snapshots", "nodes", "edges", "components",
                   "cycles", "leaves", "branch_points", "branches", "final_branches", "first_branch_epoch", "eps",
-                  "empty"]
+                  "empty", "first_branch_epoch_nodes", "curve_first_event_epoch", "first_branch_lag"]
 
 
-def branch_row(doc: dict) -> dict:
-    """The branches-table row of one learning-graph JSON document."""
+def branch_row(doc: dict, curve_first: dict | None = None) -> dict:
+    """The branches-table row of one learning-graph JSON document; `curve_first` maps layers to the
+    epoch of their branching curve's first event (branching.py), set beside the Mapper date."""
     m = doc["metrics"]
+    mapper_epoch = m["first_branch_epoch"]
+    curve = (curve_first or {}).get(doc["layer"], np.nan)
+    lag = mapper_epoch - curve if mapper_epoch is not None and np.isfinite(curve) else np.nan
     return {"run_id": doc["run_id"], "layer": doc["layer"], "layer_index": doc["layer_index"],
             "n_neurons": doc["n_neurons"], "n_snapshots": doc["n_snapshots"],
-            **{k: m[k] for k in BRANCH_COLUMNS[5:14]}, "eps": doc["eps"], "empty": bool(doc["empty"])}
+            **{k: m[k] for k in BRANCH_COLUMNS[5:14]}, "eps": doc["eps"], "empty": bool(doc["empty"]),
+            "first_branch_epoch_nodes": m.get("first_branch_epoch_nodes", np.nan),
+            "curve_first_event_epoch": curve, "first_branch_lag": lag}
 
 
-def write_branch_table(json_paths, out_path) -> None:
-    """results/branches/{run_id}.tsv: one row per layer, from the layers' learning-graph JSONs."""
-    rows = [branch_row(json.loads(Path(p).read_text())) for p in json_paths]
+def curve_first_events(curve_tsv) -> dict:
+    """{layer: epoch of the first branching event} of a branching-curve table (branching.py)."""
+    if curve_tsv is None or not Path(curve_tsv).is_file() or Path(curve_tsv).stat().st_size == 0:
+        return {}
+    df = pd.read_csv(curve_tsv, sep="\t", keep_default_na=False, na_values=["NA", "nan", ""])
+    ev = df[df["event"].astype(str) == "branching"].sort_values("epoch", kind="stable")
+    return ev.drop_duplicates("layer").set_index("layer")["epoch"].astype(float).to_dict()
+
+
+def write_branch_table(json_paths, out_path, curve_tsv=None) -> None:
+    """results/branches/{run_id}.tsv: one row per layer, from the layers' learning-graph JSONs (and,
+    given the run's branching curve, the curve's first event and the Mapper date's lag behind it)."""
+    first = curve_first_events(curve_tsv)
+    rows = [branch_row(json.loads(Path(p).read_text()), first) for p in json_paths]
     df = pd.DataFrame(rows, columns=BRANCH_COLUMNS).sort_values("layer_index")
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out_path, sep="\t", index=False, na_rep="NA")

@@ -16,9 +16,11 @@ import kmapper as km
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import DBSCAN
+from scipy.spatial.distance import cdist
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
+from .cover import cover_geometry, cover_overlap, degenerate, degenerate_message
 from .graphs import analyze_graph
 from .offline import inline_scripts
 from .store import open_store, read_metrics, read_weights
@@ -148,22 +150,81 @@ def _effective_intervals(lens: np.ndarray, intervals: int, warn: list) -> int:
     return intervals
 
 
+def _subtree(branch: int, children: dict) -> set:
+    out, todo = set(), [branch]
+    while todo:
+        b = todo.pop()
+        out.add(b)
+        todo += children.get(b, [])
+    return out
+
+
+def split_epochs(branches: list[dict], final, coords: np.ndarray, eps: float, epochs) -> dict:
+    """Per non-trunk branch, the epoch at which its member neurons separate from their parent's:
+    the latest snapshot at which some neuron of the branch (its subtree) and some neuron of the
+    rest of the parent's subtree are within DBSCAN's eps of each other (clustering space, same
+    snapshot). NaN when they never are (apart from the first snapshot on).
+
+    Neurons belong to the branch they end in (`final`). Node mean epochs are no date: a merge node
+    spanning epoch 0 to the split has its mean halfway (issue 13); "sharing a node" is no date
+    either, since DBSCAN chains a neuron's own trajectory and so holds both groups together up to
+    the end of the cover interval.
+    """
+    parent = {b["branch"]: b["parent"] for b in branches}
+    children: dict = {}
+    for k, p in parent.items():
+        children.setdefault(p, []).append(k)
+    final = np.asarray(final)
+    out = {}
+    for k, p in parent.items():
+        if p is None:
+            continue
+        mine = _subtree(k, children)
+        a = coords[:, np.isin(final, list(mine))]
+        b = coords[:, np.isin(final, list(_subtree(p, children) - mine))]
+        if not a.shape[1] or not b.shape[1]:
+            out[k] = float("nan")
+            continue
+        gap = np.array([cdist(a_s, b_s).min() for a_s, b_s in zip(a, b)])  # per snapshot: closest pair
+        together = np.flatnonzero(gap <= eps)
+        out[k] = float(epochs[together[-1]]) if len(together) else float("nan")
+    return out
+
+
+def date_splits(analysis: dict, coords: np.ndarray, eps: float, epochs) -> None:
+    """Member-neuron split dates into `analysis` (from graphs.analyze_graph): per branch `split_epoch`,
+    `first_branch_epoch` = the earliest one; the node-mean estimate stays as `first_branch_epoch_nodes`."""
+    split = split_epochs(analysis["branches"], analysis["neuron_final_branch"], coords, eps, epochs)
+    for b in analysis["branches"]:
+        b["split_epoch"] = split.get(b["branch"])
+    m = analysis["metrics"]
+    dated = [e for e in split.values() if np.isfinite(e)]
+    m["first_branch_epoch_nodes"] = m["first_branch_epoch"]
+    m["first_branch_epoch"] = min(dated) if dated else None
+
+
 def learning_graph(weights: np.ndarray, epochs: np.ndarray, params: dict, threshold: float):
     """The learning graph of one layer: (JSON document, KeplerMapper graph, cloud).
 
-    params: pca, lens, intervals, overlap, eps (number or "auto"), eps_percentile, min_samples.
-    threshold: branch significance, as a fraction of the run's epoch range (see graphs.py).
+    params: pca, lens, intervals, overlap (KeplerMapper >= 1.2 perc_overlap) or overlap_perc
+    (KeplerMapper <= 1.1, converted by cover.legacy_overlap), eps (number or "auto"), eps_percentile,
+    min_samples. threshold: branch significance, as a fraction of the run's epoch range (graphs.py).
+    Raises ValueError for a degenerate cover (an interval as wide as the lens range).
     """
     warn: list[str] = []
+    overlap = cover_overlap(params)
+    if degenerate(params["intervals"], overlap):
+        raise ValueError(f"degenerate Mapper cover: {degenerate_message(params['intervals'], overlap)}")
     cloud = layer_cloud(weights, epochs)
     coords, pca_info = reduce(cloud.points, params["pca"])
     lens = compute_lens(params["lens"], cloud, coords, params["pca"] is not None)
     eps = params["eps"]
     eps_used = auto_eps(coords, cloud.n_neurons, params["eps_percentile"]) if eps == "auto" else float(eps)
     intervals = _effective_intervals(lens, params["intervals"], warn)
+    cover = km.Cover(n_cubes=intervals, perc_overlap=overlap)
     graph = km.KeplerMapper(verbose=0).map(
         lens[:, None], X=coords, clusterer=CompactDBSCAN(eps=eps_used, min_samples=params["min_samples"]),
-        cover=km.Cover(n_cubes=intervals, perc_overlap=params["overlap"]), nerve=PointIndexNerve())
+        cover=cover, nerve=PointIndexNerve())
     names = list(graph["nodes"])
     members = [np.asarray(graph["nodes"][n], dtype=np.int64) for n in names]
     index = {n: i for i, n in enumerate(names)}
@@ -176,6 +237,7 @@ def learning_graph(weights: np.ndarray, epochs: np.ndarray, params: dict, thresh
     node_epoch = [float(cloud.epoch[m].mean()) for m in members]
     pairs = [np.column_stack([cloud.neuron[m], cloud.snapshot[m]]) for m in members]
     analysis = analyze_graph(pairs, node_epoch, edges, cloud.n_neurons, float(np.ptp(epochs)), threshold)
+    date_splits(analysis, coords.reshape(cloud.n_snapshots, cloud.n_neurons, -1), eps_used, epochs)
     nodes = {}
     for i, (name, m) in enumerate(zip(names, members)):
         nodes[name] = {"members": pairs[i].tolist(), "size": int(len(m)), "mean_epoch": node_epoch[i],
@@ -183,13 +245,15 @@ def learning_graph(weights: np.ndarray, epochs: np.ndarray, params: dict, thresh
                        "lens_min": float(lens[m].min()), "lens_max": float(lens[m].max()),
                        "n_neurons": int(len(np.unique(cloud.neuron[m]))),
                        "branch": analysis["node_branch"][i]}
-    used = {**params, "intervals_used": intervals, "eps_used": eps_used, **pca_info,
+    geometry = {**cover_geometry(lens, cover.centers_, float(np.ravel(cover.radius_)[0]), intervals, overlap),
+                "kmapper": km.__version__} if len(lens) else {"kmapper": km.__version__}
+    used = {**params, "overlap_used": overlap, "intervals_used": intervals, "eps_used": eps_used, **pca_info,
             "persistence_threshold": threshold, "min_persistence_epochs": analysis["min_persistence_epochs"],
             "engine": f"kmapper {km.__version__}", "clusterer": "CompactDBSCAN(resolution=0.01)",
             "nerve": "PointIndexNerve(min_intersection=1)"}
     doc = {"schema": SCHEMA, "n_snapshots": cloud.n_snapshots, "n_neurons": cloud.n_neurons,
            "n_inputs": int(weights.shape[2]), "epochs": epochs.tolist(), "params": used,
-           "eps": eps_used, "empty": not names,
+           "eps": eps_used, "empty": not names, "cover": geometry,
            "lens_range": [float(lens.min()), float(lens.max())] if len(lens) else None,
            "nodes": nodes, "edges": [[names[i], names[j]] for i, j in edges],
            "metrics": {**analysis["metrics"], "empty": not names},
@@ -315,10 +379,13 @@ def _mapper_layer(store_path, layer, params, threshold, json_path, html_path, pn
     doc["warnings"] = warn + doc["warnings"]
     doc = {"run_id": run_id or root.attrs.get("run_id", ""), "layer": layer, "layer_index": int(layer[5:]), **doc}
     title = f"run {doc['run_id']} {layer}"
-    Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(json_path).write_text(json.dumps(doc, separators=(",", ":")))
-    write_html(graph, cloud, html_path, title)
-    write_png(doc, png_path, title)
+    if json_path:  # each output is optional: the analysis writes the JSON, the figure jobs the pictures
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(doc, separators=(",", ":")))
+    if html_path:
+        write_html(graph, cloud, html_path, title)
+    if png_path:
+        write_png(doc, png_path, title)
     m = doc["metrics"]
     log.info(f"{title}: {m['nodes']} nodes, {m['edges']} edges, {m['branches']} branches, "
              f"{m['final_branches']} final branches, first branch at epoch {m['first_branch_epoch']}, "
