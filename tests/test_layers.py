@@ -95,3 +95,23 @@ def test_per_run_figures_and_gif_frame_counts(toy, tmp_path):
         assert gif.n_frames == len(frames)
     with Image.open(tmp_path / "figs" / "layers_training.gif") as gif:
         assert gif.n_frames == len(training_frames(L)) == 7
+
+
+def test_sweep_figures_from_layer_tables(toy, tmp_path):
+    from pathlib import Path
+
+    from topolearn.config import run_id
+    from topolearn.figures.layers import SWEEP_LAYER_FIGURES, render_layer_sweep
+    from topolearn.sweep import write_sweep_table
+
+    point, path = toy
+    points = {run_id(point): point, run_id({**point, "activation": "relu"}): {**point, "activation": "relu"}}
+    tables = {}
+    for rid in points:
+        tables[rid] = tmp_path / f"{rid}.tsv"
+        analyze_run_layers(path, tables[rid], max_snapshots=2)
+    write_sweep_table(points, tmp_path / "sweep.tsv")
+    paths = render_layer_sweep(tables, tmp_path / "sweep.tsv", tmp_path / "figs", ("png",), 50)
+    assert [p.stem for p in paths] == list(SWEEP_LAYER_FIGURES) and all(p.stat().st_size for p in paths)
+    smk = (Path(__file__).parents[1] / "workflow/rules/layers.smk").read_text()
+    assert "LAYER_SWEEP_NAMES = " + repr(SWEEP_LAYER_FIGURES).replace("'", "\"") in smk  # the rule declares the same files

@@ -224,3 +224,117 @@ def run_layer_figures(store_path, outdir, formats=("png",), dpi: int = 120) -> l
     paths.append(animate_transform(L, outdir / "layers_transform.gif"))
     paths.append(animate_training(L, outdir / "layers_training.gif"))
     return paths
+
+
+# ---------------------------------------------------------------- sweep figures
+
+SWEEP_LAYER_FIGURES = ("layers_success", "layers_betti", "layers_separability")
+
+
+def sweep_layer_frame(tables: dict, sweep_tsv):
+    """All runs' layer tables in one frame with each run's dataset label, width and activation.
+
+    tables: {run_id: path of results/layers/{run_id}.tsv}. `data` labels spirals by their turns.
+    """
+    import pandas as pd
+
+    from ..layers import read_table
+    from ..sweep import read_sweep_table
+
+    sweep = read_sweep_table(sweep_tsv).set_index("run_id")
+    parts = []
+    for rid, path in tables.items():
+        df = read_table(path)
+        if df.empty or rid not in sweep.index:
+            continue
+        p = sweep.loc[rid]
+        data = f"spirals, {p['turns']:g} turns" if p["dataset"] == "spirals" else str(p["dataset"])
+        parts.append(df.assign(run_id=rid, data=data, width=p["width"], activation=p["activation"],
+                               final=df["snapshot"] == df["snapshot"].max()))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _datasets(df) -> list:
+    return sorted(df["data"].unique())
+
+
+def plot_success(df):
+    """Final test accuracy over width x data, one panel per activation: where narrow nets fail."""
+    acts = sorted(df["activation"].dropna().unique())
+    fig = new_figure(PANEL * 1.3 * len(acts), PANEL)
+    last = df[df["final"] & (df["layer"] == "input")]
+    for k, act in enumerate(acts):
+        ax = fig.add_subplot(1, len(acts), k + 1)
+        t = last[last["activation"] == act].pivot_table(index="width", columns="data", values="test_acc")
+        t = t.reindex(columns=_datasets(df))
+        im = ax.imshow(t.to_numpy(float), vmin=0.5, vmax=1.0, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(t.shape[1]), t.columns, rotation=30, ha="right")
+        ax.set_yticks(range(t.shape[0]), [str(int(w)) for w in t.index])
+        for (r, c), v in np.ndenumerate(t.to_numpy(float)):
+            if np.isfinite(v):
+                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.8 else "k")
+        ax.set_ylabel("width")
+        ax.set_title(f"{act}: final test accuracy")
+    fig.colorbar(im, ax=fig.axes, shrink=0.8, label="test accuracy")
+    return fig
+
+
+def _by_position(df, value: str):
+    """Mean of `value` per (data, activation, position) at the final snapshot."""
+    return df[df["final"]].groupby(["data", "activation", "position"])[value].mean().reset_index()
+
+
+def plot_betti(df):
+    """b0 and b1 (summed over classes) through the layers of the final models, tanh vs relu."""
+    data = _datasets(df)
+    fig = new_figure(PANEL * len(data), PANEL * 1.6)
+    for row, value in enumerate(("b0", "b1")):
+        m = _by_position(df, value)
+        for col, d in enumerate(data):
+            ax = fig.add_subplot(2, len(data), row * len(data) + col + 1)
+            for k, (act, g) in enumerate(m[m["data"] == d].groupby("activation")):
+                ax.plot(g["position"], g[value], marker="o", color=COLORBLIND[k + 2], label=act)
+            ax.set_xlabel("layer position (0 = input)")
+            ax.set_ylabel(f"{value} (both classes)")
+            ax.set_title(d)
+            if row == 0 and col == 0:
+                ax.legend()
+    fig.suptitle("Betti numbers of the class clouds through the layers (final models, mean over runs)")
+    return fig
+
+
+def plot_separability(df):
+    """Linear separability of each layer of the final models, per width, one panel per activation x data."""
+    data, acts = _datasets(df), sorted(df["activation"].dropna().unique())
+    fig = new_figure(PANEL * len(data), PANEL * len(acts))
+    widths = sorted(df["width"].dropna().unique())
+    colors = dict(zip(widths, COLORBLIND[2:] + COLORBLIND[:2]))
+    last = df[df["final"]]
+    for r, act in enumerate(acts):
+        for c, d in enumerate(data):
+            ax = fig.add_subplot(len(acts), len(data), r * len(data) + c + 1)
+            sel = last[(last["activation"] == act) & (last["data"] == d)]
+            for w, g in sel.groupby("width"):
+                g = g.groupby("position")["separability"].mean()
+                ax.plot(g.index, g.to_numpy(), marker="o", color=colors[w], label=f"width {int(w)}")
+            ax.set_ylim(0.4, 1.02)
+            ax.set_title(f"{d}, {act}")
+            ax.set_xlabel("layer position (0 = input)")
+            ax.set_ylabel("separability")
+            if r == 0 and c == 0:
+                ax.legend(fontsize=7)
+    return fig
+
+
+def render_layer_sweep(tables: dict, sweep_tsv, outdir, formats=("png",), dpi: int = 120) -> list[Path]:
+    """SWEEP_LAYER_FIGURES into `outdir`; a figure with a note when no run has a layer table."""
+    df = sweep_layer_frame(tables, sweep_tsv)
+    paths = []
+    for name, plot in zip(SWEEP_LAYER_FIGURES, (plot_success, plot_betti, plot_separability)):
+        if df.empty:
+            fig = new_figure(PANEL, PANEL)
+            note(fig.add_subplot(1, 1, 1), "no toy-data runs in this sweep")
+        else:
+            fig = plot(df)
+        paths += save(fig, outdir, name, formats, dpi)
+    return paths

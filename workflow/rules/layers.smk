@@ -1,0 +1,38 @@
+# Layer representations on toy data (docs/layers.md): the sweep figures over width x tightness x
+# activation from the per-run layer tables (results/layers/{run_id}.tsv, written per run by
+# topolearn.layers.analyze_run_layers from the batched analysis job). One cheap local job.
+
+from topolearn.toydata import TOY_DATASETS  # light: no numpy
+
+TOY_RUNS = [r for r in RUN_IDS if POINTS[r]["dataset"] in TOY_DATASETS]
+# = topolearn.figures.layers.SWEEP_LAYER_FIGURES (not imported here: matplotlib at parse time)
+LAYER_SWEEP_NAMES = ("layers_success", "layers_betti", "layers_separability")
+LAYER_SWEEP_FIGURES = [
+    f"{RESULTS}/figures/layers/{n}.{fmt}" for n in LAYER_SWEEP_NAMES for fmt in CFG["figures"]["formats"]
+]
+
+
+localrules:
+    layers_sweep,
+
+
+rule layers_sweep:
+    input:
+        sweep=f"{RESULTS}/sweep.tsv",
+        tables=[f"{RESULTS}/layers/{r}.tsv" for r in TOY_RUNS],
+    output:
+        for_report(LAYER_SWEEP_FIGURES, category="Layers"),
+    params:
+        outdir=f"{RESULTS}/figures/layers",
+        formats=CFG["figures"]["formats"],
+        dpi=CFG["figures"]["dpi"],
+    log:
+        f"{LOGS}/figures/layers_sweep.log",
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/layers_sweep.py"
