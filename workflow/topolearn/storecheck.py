@@ -119,30 +119,39 @@ def _move(src: Path, dest: Path) -> bool:
     return True
 
 
-def quarantine_run(store_path, reason: str, quarantine_dir=None) -> str | None:
-    """Move a damaged store and every product made from it into one new folder of the quarantine,
-    `{quarantine}/{run_id}-{time}/` holding their paths relative to {results} (never deleted).
-
-    The workflow then rebuilds the store and, as their input is new, everything made from it: no
-    number from the damaged store stays standing. Returns the message to show, or None when the
-    store was gone already.
-    """
+def move_run(store_path, folder_root, label: str) -> tuple[Path, int] | None:
+    """Move a run's store and every product made from it into a new folder `{folder_root}/{run_id}-
+    {time}/`, keeping their paths relative to {results}. Returns (that folder, products moved), or
+    None when the store was gone already."""
     store_path = Path(store_path)
     found = run_of(store_path)
     results, rid = found if found else (store_path.parent, store_path.parent.name)
-    qdir = Path(quarantine_dir) if quarantine_dir is not None else results / "quarantine"
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    dest = qdir / f"{rid}-{stamp}"
+    dest = Path(folder_root) / f"{rid}-{stamp}"
     for i in itertools.count(1):
         if not dest.exists():
             break
-        dest = qdir / f"{rid}-{stamp}-{i}"
+        dest = Path(folder_root) / f"{rid}-{stamp}-{i}"
     rel = store_path.relative_to(results) if found else Path(store_path.name)
     derived = derived_paths(store_path)
     if not _move(store_path, dest / rel):
         return None
     moved = sum(_move(p, dest / p.relative_to(results)) for p in derived)
-    (dest / "REASON.txt").write_text(reason + "\n")
+    (dest / "REASON.txt").write_text(label + "\n")
+    return dest, moved
+
+
+def quarantine_run(store_path, reason: str, quarantine_dir=None) -> str | None:
+    """Move a damaged store and every product made from it into the quarantine (never deleted):
+    the workflow then rebuilds the store and, as their input is new, everything made from it, so
+    no number from the damaged store stays standing. Returns the message to show, or None when the
+    store was gone already."""
+    found = run_of(store_path)
+    qdir = quarantine_dir if quarantine_dir is not None else (found[0] if found else Path(store_path).parent) / "quarantine"
+    done = move_run(store_path, qdir, reason)
+    if done is None:
+        return None
+    dest, moved = done
     extra = f" with {moved} product(s) made from it" if moved else ""
     return f"{reason}; moved to {dest}{extra}; the next run rebuilds it"
 
