@@ -143,12 +143,16 @@ def _proc_stat(pid: int) -> tuple[int, int] | None:
 
 
 def _is_snakemake(pid: int) -> bool:
-    """Snakemake itself (`snakemake ...`, `python .../snakemake ...`, `python -m snakemake ...`),
-    not a shell or script whose arguments merely mention a .snakemake path."""
     try:
         argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
     except OSError:
         return False
+    return is_snakemake_argv(argv)
+
+
+def is_snakemake_argv(argv: list[str]) -> bool:
+    """Snakemake itself (`snakemake ...`, `python .../snakemake ...`, `python -m snakemake ...`),
+    not a shell or job script whose arguments merely mention a .snakemake path."""
     if any(os.path.basename(a).startswith("snakemake") for a in argv[:2]):
         return True
     return any(a == "-m" and b.startswith("snakemake") for a, b in zip(argv, argv[1:]))
