@@ -232,3 +232,38 @@ def test_progress_columns_in_the_summary(tmp_path):
     assert row["inpca_final_progress"] == pytest.approx(mine["progress"].iloc[-1])
     assert row["inpca_path_length"] == pytest.approx(mine["step_length"].sum())
     assert 0 < row["inpca_stress_top3"] <= 1
+
+
+def test_inpca_figures_render(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from topolearn.figures.inpca import inpca_figures, swept_factors
+    from topolearn.inpca_progress import read_coords
+    from topolearn.summary import build_summary
+    from topolearn.sweep import write_sweep_table
+
+    res = tmp_path / "results"
+    points = {}
+    for i, (lr, depth) in enumerate(((0.5, 1), (1.0, 1), (0.5, 2))):
+        p = make_point(lr=lr, depth=depth, snapshots=9)
+        points[write_run(res, p, seed=i)] = p
+    write_sweep_table(points, res / "sweep.tsv")
+    stores = [res / "runs" / r / "snapshots.zarr" for r in points]
+    make_inpca(stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv")
+    summary = build_summary(res / "sweep.tsv", stores, [res / "branches" / f"{r}.tsv" for r in points],
+                            [res / "branching" / f"{r}.events.tsv" for r in points], res / "inpca/coords.tsv",
+                            res / "inpca/stress.tsv")
+    assert swept_factors(summary) == ["lr", "depth"]
+    coords, stress = read_coords(res / "inpca/coords.tsv"), pd.read_csv(res / "inpca/stress.tsv", sep="\t")
+    figs = inpca_figures(coords, stress, summary, time_axis="progress")
+    assert set(figs) == {"inpca", "inpca_factors", "inpca_spectrum", "inpca_progress"}
+    for name, draw in figs.items():
+        fig = draw()
+        assert len(fig.axes) >= 2, name
+        fig.savefig(tmp_path / f"{name}.png")
+    prog = figs["inpca_progress"]()
+    assert prog.axes[1].get_xlabel().startswith("progress") and len(prog.axes[0].collections) == 1
+    empty = inpca_figures(coords.iloc[:0], stress.iloc[:0], summary.iloc[:0])
+    for draw in empty.values():
+        draw()  # notes, no error

@@ -6,4 +6,5 @@ parse time without loading matplotlib.
 
 RUN_FIGURES = ("learning_curves", "weight_norms", "learning_surfaces", "weight_images",
                "weight_images_pc1", "mapper_graphs")
-SWEEP_FIGURES = ("branches_vs_params", "branch_vs_jump", "accuracy_vs_branches", "accuracy_curves", "inpca")
+SWEEP_FIGURES = ("branches_vs_params", "branch_vs_jump", "accuracy_vs_branches", "accuracy_curves", "inpca",
+                 "inpca_factors", "inpca_spectrum", "inpca_progress")

@@ -1,5 +1,6 @@
 """Sweep figures: branch counts against the swept parameters, first branching against accuracy
-jumps, final accuracy against branch counts, every run's accuracy curve, and the InPCA embedding.
+jumps, final accuracy against branch counts, every run's accuracy curve; the InPCA figures are drawn
+by figures/inpca.py.
 
 Diverged runs and empty learning graphs are left out of the branch statistics with a note on the
 figure; diverged runs' curves are drawn dashed.
@@ -16,6 +17,7 @@ from ..config import POINT_DEFAULTS
 from ..store import read_metrics
 from ..summary import open_checked, read_summary, summary_long
 from . import SWEEP_FIGURES, theme
+from .inpca import inpca_figures, plot_inpca  # noqa: F401 (plot_inpca: the InPCA figures moved to inpca.py)
 
 MAIN_AXES = ("lr", "batch_size", "depth", "init")  # always shown, even with a single value
 MAX_LEGEND_RUNS = 10
@@ -167,62 +169,11 @@ def plot_accuracy_curves(summary: pd.DataFrame, stores):
     return fig
 
 
-# ---------------------------------------------------------------- InPCA
-
-
-def plot_inpca(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame):
-    groups = list(dict.fromkeys(coords["group"])) or ["none"]
-    fig = theme.new_figure(3 * theme.PANEL + 2.2, theme.PANEL * len(groups) + 0.3)
-    labels = run_labels(summary) if len(summary) else {}
-    for g, group in enumerate(groups):
-        ax2 = fig.add_subplot(len(groups), 3, 3 * g + 1)
-        axp = fig.add_subplot(len(groups), 3, 3 * g + 2)
-        ax3 = theme.add_3d(fig, len(groups), 3, 3 * g + 3)
-        c = coords[coords["group"] == group]
-        pts = c[c["kind"] == "checkpoint"]
-        if pts.empty or "inpca2" not in c:
-            for ax in (ax2, ax3, axp):
-                theme.note(ax, "no finite predictions to embed")
-            continue
-        has3 = "inpca3" in c
-        runs = list(dict.fromkeys(pts["run_id"]))
-        for rid, color in zip(runs, theme.palette(len(runs))):
-            r = pts[pts["run_id"] == rid].sort_values("epoch")
-            lab = labels.get(rid, rid) if len(runs) <= MAX_LEGEND_RUNS else None
-            ax2.plot(r["inpca1"], r["inpca2"], "-o", color=color, ms=2, lw=0.8, label=lab)
-            ax3.plot(r["inpca1"], r["inpca2"], r["inpca3"] if has3 else 0 * r["inpca1"], "-", color=color, lw=0.8)
-            axp.plot(r["epoch"], r["progress"], "-", color=color, lw=1)
-        for kind, marker in (("ignorance", "X"), ("truth", "*")):
-            lm = c[c["kind"] == kind]
-            ax2.scatter(lm["inpca1"], lm["inpca2"], marker=marker, s=90, color="0.1", zorder=3)
-            for _, row in lm.iterrows():
-                ax2.annotate(kind, (row["inpca1"], row["inpca2"]), textcoords="offset points", xytext=(4, 4),
-                             fontsize=7)
-            ax3.scatter(lm["inpca1"], lm["inpca2"], lm["inpca3"] if has3 else 0, marker=marker, s=60, color="0.1")
-        s = stress[stress["group"] == group].set_index("dim")["explained_stress"]
-        ev = stress[stress["group"] == group].set_index("dim")["eigenvalue"]
-        ax2.set(xlabel=_dim_label(1, ev), ylabel=_dim_label(2, ev))
-        ax2.set_title(f"{group}: top 2 explain {100 * s.get(2, np.nan):.0f} % of stress", fontsize=9, loc="left")
-        ax3.set(xlabel="InPCA 1", ylabel="InPCA 2", zlabel="InPCA 3")
-        ax3.set_title(f"top 3: {100 * s.get(3, np.nan):.0f} % of stress", fontsize=9)
-        axp.set(xlabel="epoch", ylabel="progress ignorance \u2192 truth", ylim=(-0.02, 1.02))
-        axp.set_title("progress along the geodesic", fontsize=9)
-        if len(runs) <= MAX_LEGEND_RUNS:
-            ax2.legend(fontsize=6, frameon=False, loc="best")
-    fig.suptitle("InPCA of prediction trajectories (Bhattacharyya distance on the probe set)", fontsize=10)
-    return fig
-
-
-def _dim_label(j: int, ev: pd.Series) -> str:
-    lam = ev.get(j, np.nan)
-    return f"InPCA {j} ({'time-like, ' if lam < 0 else ''}\u03bb={lam:.2g})"
-
-
 # ---------------------------------------------------------------- the rule's entry point
 
 
 def render_sweep_figures(summary_tsv, coords_tsv, stress_tsv, stores, outdir, formats=("png", "svg"),
-                         dpi=120) -> list[Path]:
+                         dpi=120, time_axis="epoch") -> list[Path]:
     summary = read_summary(summary_tsv)
     coords = pd.read_csv(coords_tsv, sep="\t", keep_default_na=False, na_values=["NA"])
     stress = pd.read_csv(stress_tsv, sep="\t")
@@ -231,6 +182,6 @@ def render_sweep_figures(summary_tsv, coords_tsv, stress_tsv, stores, outdir, fo
         "branch_vs_jump": lambda: plot_branch_vs_jump(summary),
         "accuracy_vs_branches": lambda: plot_accuracy_vs_branches(summary),
         "accuracy_curves": lambda: plot_accuracy_curves(summary, stores),
-        "inpca": lambda: plot_inpca(coords, stress, summary),
+        **inpca_figures(coords, stress, summary, time_axis),
     }
     return theme.render_all(figs, SWEEP_FIGURES, outdir, formats, dpi)

@@ -1,0 +1,214 @@
+"""InPCA sweep figures: trajectories and landmarks (`inpca`), the embedding coloured by each swept
+factor (`inpca_factors`), the spectrum and explained stress (`inpca_spectrum`), and weights against
+predictions (`inpca_progress`: first splits of the learning graphs in progress units, accuracy
+against `figures.time_axis`). Every figure reads results/inpca/{coords,stress}.tsv and summary.tsv.
+"""
+
+import numpy as np
+import pandas as pd
+
+from . import theme
+
+FACTORS = ("init", "lr", "batch_size", "depth", "width", "optimizer", "seed")
+LOG_FACTORS = ("lr", "batch_size", "width")
+MAX_LEGEND_RUNS = 10
+TIME_LABEL = {"epoch": "epoch", "progress": "progress ignorance \u2192 truth"}
+
+
+def _groups(coords: pd.DataFrame) -> list:
+    return list(dict.fromkeys(coords["group"])) if len(coords) else []
+
+
+def _dim_label(j: int, ev: pd.Series) -> str:
+    lam = ev.get(j, np.nan)
+    return f"InPCA {j} ({'time-like, ' if lam < 0 else ''}\u03bb={lam:.2g})"
+
+
+def _landmarks(ax2, ax3, c: pd.DataFrame, has3: bool) -> None:
+    for kind, marker in (("ignorance", "X"), ("truth", "*")):
+        lm = c[c["kind"] == kind]
+        ax2.scatter(lm["inpca1"], lm["inpca2"], marker=marker, s=90, color="0.1", zorder=3)
+        for _, row in lm.iterrows():
+            ax2.annotate(kind, (row["inpca1"], row["inpca2"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if ax3 is not None:
+            ax3.scatter(lm["inpca1"], lm["inpca2"], lm["inpca3"] if has3 else 0, marker=marker, s=60, color="0.1")
+
+
+def plot_inpca(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame):
+    """Per group: trajectories in the top 2 and 3 dimensions, and progress against epoch."""
+    from .sweep import run_labels
+
+    groups = _groups(coords) or ["none"]
+    fig = theme.new_figure(3 * theme.PANEL + 2.2, theme.PANEL * len(groups) + 0.3)
+    labels = run_labels(summary) if len(summary) else {}
+    for g, group in enumerate(groups):
+        ax2 = fig.add_subplot(len(groups), 3, 3 * g + 1)
+        axp = fig.add_subplot(len(groups), 3, 3 * g + 2)
+        ax3 = theme.add_3d(fig, len(groups), 3, 3 * g + 3)
+        c = coords[coords["group"] == group]
+        pts = c[c["kind"] == "checkpoint"]
+        if pts.empty or "inpca2" not in c:
+            for ax in (ax2, ax3, axp):
+                theme.note(ax, "no finite predictions to embed")
+            continue
+        has3 = "inpca3" in c
+        runs = list(dict.fromkeys(pts["run_id"]))
+        for rid, color in zip(runs, theme.palette(len(runs))):
+            r = pts[pts["run_id"] == rid].sort_values("epoch")
+            lab = labels.get(rid, rid) if len(runs) <= MAX_LEGEND_RUNS else None
+            ax2.plot(r["inpca1"], r["inpca2"], "-o", color=color, ms=2, lw=0.8, label=lab, rasterized=len(runs) > 50)
+            ax3.plot(r["inpca1"], r["inpca2"], r["inpca3"] if has3 else 0 * r["inpca1"], "-", color=color, lw=0.8)
+            axp.plot(r["epoch"], r["progress"], "-", color=color, lw=1, rasterized=len(runs) > 50)
+        _landmarks(ax2, ax3, c, has3)
+        s = stress[stress["group"] == group].set_index("dim")["explained_stress"]
+        ev = stress[stress["group"] == group].set_index("dim")["eigenvalue"]
+        ax2.set(xlabel=_dim_label(1, ev), ylabel=_dim_label(2, ev))
+        ax2.set_title(f"{group}: top 2 explain {100 * s.get(2, np.nan):.0f} % of stress", fontsize=9, loc="left")
+        ax3.set(xlabel="InPCA 1", ylabel="InPCA 2", zlabel="InPCA 3")
+        ax3.set_title(f"top 3: {100 * s.get(3, np.nan):.0f} % of stress", fontsize=9)
+        axp.set(xlabel="epoch", ylabel=TIME_LABEL["progress"], ylim=(-0.02, 1.02))
+        axp.set_title("progress along the geodesic", fontsize=9)
+        if len(runs) <= MAX_LEGEND_RUNS:
+            ax2.legend(fontsize=6, frameon=False, loc="best")
+    fig.suptitle("InPCA of prediction trajectories (Bhattacharyya distance on the probe set)", fontsize=10)
+    return fig
+
+
+def swept_factors(summary: pd.DataFrame) -> list[str]:
+    """The factors of FACTORS that the sweep varies (more than one value)."""
+    return [f for f in FACTORS if f in summary and summary[f].nunique(dropna=True) > 1]
+
+
+def _factor_colors(values: pd.Series, factor: str):
+    """(colors per point, legend handles or a colorbar mappable) for one factor."""
+    import matplotlib as mpl
+
+    levels = sorted(values.dropna().unique(), key=lambda v: (isinstance(v, str), v))
+    numeric = factor not in ("init", "optimizer") and len(levels) > 6
+    if numeric:
+        norm = (mpl.colors.LogNorm if factor in LOG_FACTORS and min(levels) > 0 else mpl.colors.Normalize)(
+            min(levels), max(levels))
+        sm = mpl.cm.ScalarMappable(norm=norm, cmap=theme.EPOCH_CMAP)
+        return [sm.to_rgba(v) if pd.notna(v) else (0.6, 0.6, 0.6, 1) for v in values], sm
+    cmap = dict(zip(levels, theme.palette(len(levels))))
+    handles = [mpl.lines.Line2D([], [], ls="", marker="o", color=c, label=f"{v:g}" if isinstance(v, float) else str(v))
+               for v, c in cmap.items()]
+    return [cmap.get(v, "0.6") for v in values], handles
+
+
+def plot_inpca_factors(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame):
+    """The largest group's checkpoints in 2-D and 3-D, one row per swept factor, coloured by it."""
+    groups = _groups(coords)
+    factors = swept_factors(summary) if len(summary) else []
+    rows = max(len(factors), 1)
+    fig = theme.new_figure(2 * theme.PANEL + 1.6, theme.PANEL * rows + 0.3)
+    pts = coords[coords["kind"] == "checkpoint"] if len(coords) else coords
+    group = pts["group"].value_counts().index[0] if len(pts) else None
+    if group is None or "inpca2" not in coords or not factors:
+        theme.note(fig.add_subplot(1, 1, 1), "no embedded checkpoints" if group is None or "inpca2" not in coords
+                   else "the sweep varies none of: " + ", ".join(FACTORS))
+        return fig
+    c = coords[coords["group"] == group]
+    p = c[c["kind"] == "checkpoint"].merge(summary[["run_id", *factors]].astype({"run_id": str}), on="run_id",
+                                           how="left")
+    has3 = "inpca3" in p
+    for i, f in enumerate(factors):
+        ax2 = fig.add_subplot(rows, 2, 2 * i + 1)
+        ax3 = theme.add_3d(fig, rows, 2, 2 * i + 2)
+        colors, key = _factor_colors(p[f], f)
+        ax2.scatter(p["inpca1"], p["inpca2"], c=colors, s=3, lw=0, rasterized=True)
+        ax3.scatter(p["inpca1"], p["inpca2"], p["inpca3"] if has3 else 0, c=colors, s=2, lw=0, rasterized=True)
+        _landmarks(ax2, ax3, c, has3)
+        ax2.set(xlabel="InPCA 1", ylabel="InPCA 2")
+        ax2.set_title(f"coloured by {f}", fontsize=9, loc="left")
+        ax3.set(xlabel="InPCA 1", ylabel="InPCA 2", zlabel="InPCA 3")
+        if isinstance(key, list):
+            ax2.legend(handles=key, title=f, fontsize=6, title_fontsize=7, frameon=False, loc="best")
+        else:
+            theme.epoch_colorbar(fig, key, ax3, label=f)
+    fig.suptitle(f"InPCA embedding of {group} by swept factor ({len(p)} checkpoints)", fontsize=10)
+    return fig
+
+
+def plot_inpca_spectrum(stress: pd.DataFrame):
+    """Per group: |eigenvalue| against rank (negative, time-like ones in red) and explained stress
+    against the number of dimensions k."""
+    groups = list(dict.fromkeys(stress["group"])) if len(stress) else []
+    fig = theme.new_figure(2 * theme.PANEL + 0.8, theme.PANEL)
+    ax_l, ax_s = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    if not groups:
+        for ax in (ax_l, ax_s):
+            theme.note(ax, "no embedding")
+        return fig
+    for group, color in zip(groups, theme.palette(len(groups))):
+        s = stress[stress["group"] == group]
+        neg = s["eigenvalue"] < 0
+        ax_l.plot(s["dim"], s["eigenvalue"].abs(), "-", color=color, lw=1, label=group)
+        ax_l.scatter(s.loc[~neg, "dim"], s.loc[~neg, "eigenvalue"].abs(), s=10, color=color, zorder=3)
+        ax_l.scatter(s.loc[neg, "dim"], s.loc[neg, "eigenvalue"].abs(), s=16, marker="v", color="C3", zorder=4,
+                     label="negative (time-like)" if group == groups[0] else None)
+        ax_s.plot(s["dim"], s["explained_stress"], "-o", ms=2, color=color, lw=1,
+                  label=f"{group} ({s['method'].iloc[0] if 'method' in s else 'exact'})")
+    ax_l.set(yscale="log", xlabel="rank k (by |\u03bb|)", ylabel="|\u03bb|", title="eigenvalue spectrum")
+    ax_s.set(xlabel="dimensions k", ylabel="explained stress", ylim=(0, 1.02), title="explained stress of the top k")
+    ax_l.legend(fontsize=6, frameon=False)
+    ax_s.legend(fontsize=6, frameon=False, loc="lower right")
+    return fig
+
+
+def plot_inpca_progress(coords: pd.DataFrame, summary: pd.DataFrame, time_axis: str = "epoch"):
+    """Weights against predictions: the progress at each run's first output-layer split against the
+    first hidden-layer split (summary's layer{i}_first_split_progress), and every run's test accuracy
+    against `time_axis` with its first splits marked."""
+    fig = theme.new_figure(2 * theme.PANEL + 1.2, theme.PANEL)
+    ax_s, ax_a = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    splits = _first_splits(summary)
+    if splits.empty or splits[["hidden", "output"]].isna().all().all():
+        theme.note(ax_s, "no branching events in progress units\n(summary without InPCA columns, or no splits)")
+    else:
+        ax_s.scatter(splits["hidden"], splits["output"], s=14, color=theme.palette(1)[0])
+        ax_s.plot([0, 1], [0, 1], ":", color="0.5", lw=0.8)
+        ax_s.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+    ax_s.set(xlabel="first hidden-layer split (progress)", ylabel="first output-layer split (progress)",
+             title="where the learning graphs branch")
+    pts = coords[coords["kind"] == "checkpoint"] if len(coords) else coords
+    if pts.empty:
+        theme.note(ax_a, "no embedded checkpoints")
+        return fig
+    runs = list(dict.fromkeys(pts["run_id"]))
+    for rid, color in zip(runs, theme.palette(len(runs))):
+        r = pts[pts["run_id"] == rid].sort_values("snapshot")
+        ax_a.plot(r[time_axis], r["test_acc"], "-", color=color, lw=0.8, rasterized=len(runs) > 50)
+        s = splits.loc[rid] if rid in splits.index else None
+        if s is not None and time_axis == "progress":
+            for col, marker in (("hidden", "o"), ("output", "s")):
+                if pd.notna(s[col]):
+                    ax_a.plot(s[col], np.interp(s[col], r["progress"], r["test_acc"]), marker, color=color, ms=4,
+                              mfc="none")
+    ax_a.set(xlabel=TIME_LABEL[time_axis], ylabel="test accuracy", ylim=(0, 1.02),
+             title="accuracy (splits: \u25cb hidden, \u25a1 output)" if time_axis == "progress" else "accuracy")
+    fig.suptitle("Weights and predictions on one clock: geodesic progress ignorance \u2192 truth", fontsize=10)
+    return fig
+
+
+def _first_splits(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per run: progress at the first split of the output layer and of the earliest hidden layer."""
+    if summary is None or summary.empty or "n_layers" not in summary:
+        return pd.DataFrame(columns=["hidden", "output"])
+    rows = {}
+    for _, r in summary.iterrows():
+        n = r["n_layers"]
+        if pd.isna(n):
+            continue
+        col = [r.get(f"layer{i}_first_split_progress", np.nan) for i in range(int(n))]
+        hidden = pd.Series(col[:-1], dtype=float).min() if len(col) > 1 else np.nan
+        rows[r["run_id"]] = {"hidden": hidden, "output": float(pd.to_numeric(col[-1], errors="coerce"))}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["hidden", "output"])
+
+
+def inpca_figures(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame, time_axis: str = "epoch") -> dict:
+    """{figure name: draw()} of the InPCA sweep figures, for theme.render_all."""
+    return {"inpca": lambda: plot_inpca(coords, stress, summary),
+            "inpca_factors": lambda: plot_inpca_factors(coords, stress, summary),
+            "inpca_spectrum": lambda: plot_inpca_spectrum(stress),
+            "inpca_progress": lambda: plot_inpca_progress(coords, summary, time_axis)}
