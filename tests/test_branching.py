@@ -91,6 +91,24 @@ def test_tables_contract(tmp_path):
     assert e0.lag_epochs.tolist() == pytest.approx([10.0, 0.0, -10.0])
     sym = pd.read_csv(out["sym"], sep="\t")
     assert list(sym.columns) == SYMMETRY_COLUMNS and sym.final_groups.tolist() == [4, 2]
+    assert set(sym.context) == {"threads=None; device=None; torch=None"}  # a test store has no attrs for it
+
+
+def test_baseline_columns_of_the_curve():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(3, 5, 4)).astype(np.float32)
+    curve, _, _ = layer_branching(w, metrics_for(np.arange(3.0)), "layer0", "r", 0.05, 0.03)
+    norms = np.linalg.norm(w.astype(np.float64), axis=2)
+    assert curve.norm_spread.to_numpy() == pytest.approx(norms.std(axis=1))
+    assert curve.weight_variance.to_numpy() == pytest.approx(w.reshape(3, -1).astype(np.float64).var(axis=1))
+
+
+def test_symmetry_context_prefers_the_trainers_attr():
+    from topolearn.branching import symmetry_context
+
+    attrs = {"threads": 2, "device": "cpu", "versions": {"torch": "2.13.0"}}
+    assert symmetry_context(attrs) == "threads=2; device=cpu; torch=2.13.0"
+    assert symmetry_context({**attrs, "symmetry_context": {"threads": 1, "blas": "mkl"}}) == "threads=1; blas=mkl"
 
 
 def test_no_events_gives_a_header_only_table(tmp_path):

@@ -84,3 +84,37 @@ def test_boolean_spellings_and_long_form(sweep, tmp_path):
     assert set(long["layer_role"]) == {"hidden 1", "hidden 2", "output"}
     out = long[long["layer_role"] == "output"]
     assert (out["branches"] == 10).all()
+
+
+def test_symmetry_baselines_and_scan_columns(sweep, tmp_path):
+    """The symmetry tables, branching curves and stability scans land in per-layer columns; the
+    Spearman correlation across runs between counts and baselines (baselines.correlations)."""
+    from topolearn.baselines import correlations
+    from topolearn.branching import CURVE_COLUMNS, SYMMETRY_COLUMNS
+    from topolearn.stability import SCAN_COLUMNS
+
+    f, rid = sweep["files"], sweep["deep"]
+    sym = pd.DataFrame([[rid, "layer0", 4, 1.0, 0.5, 1.5, 0.2, 3, "threads=2; device=cpu; torch=2.13.0"]],
+                       columns=SYMMETRY_COLUMNS)
+    curve = pd.DataFrame([[rid, "layer0", s, s, float(s), 1 + s, 0.1, 0.5 * s, 2.0 * s, 0.1, ""] for s in range(3)],
+                         columns=CURVE_COLUMNS)
+    scan = pd.DataFrame([[rid, "layer0", n, 0.5, 1.0, 0.1, 9, b, b, n == 20] for n, b in ((10, 3), (20, 3), (30, 4))],
+                        columns=SCAN_COLUMNS)
+    paths = {k: tmp_path / f"{rid}.{k}.tsv" for k in ("symmetry", "curve")} | {"scan": tmp_path / f"{rid}.tsv"}
+    for k, df in (("symmetry", sym), ("curve", curve), ("scan", scan)):
+        df.to_csv(paths[k], sep="\t", index=False)
+    df = make_summary(f["sweep"], f["stores"], f["branches"], f["events"], tmp_path / "summary.tsv",
+                      symmetry=[paths["symmetry"]], curves=[paths["curve"]], stability=[paths["scan"]])
+    row = read_summary(tmp_path / "summary.tsv").set_index("run_id").loc[rid]
+    assert row["symmetry_context"] == "threads=2; device=cpu; torch=2.13.0"
+    assert (row["layer0_symmetry_break_epoch"], row["layer0_final_groups"]) == (1.5, 3)
+    assert (row["layer0_norm_spread"], row["layer0_weight_variance"]) == (1.0, 4.0)  # the last snapshot
+    assert (row["layer0_scan_mode"], row["layer0_scan_share"], row["layer0_scan_min"], row["layer0_scan_max"]) == \
+        (3, pytest.approx(2 / 3), 3, 4)
+    long = summary_long(df)
+    long = long.assign(norm_spread=np.arange(len(long)), final_groups=np.arange(len(long)) % 3,
+                       weight_variance=1.0, branches=np.arange(len(long)))
+    c = correlations(long).set_index(["layer_role", "count", "baseline"])
+    role = long["layer_role"].iloc[0]
+    assert c.loc[(role, "branches", "norm_spread"), "spearman_rho"] == pytest.approx(1.0)
+    assert np.isnan(c.loc[(role, "branches", "weight_variance"), "spearman_rho"])  # constant baseline

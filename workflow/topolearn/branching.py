@@ -7,6 +7,10 @@ curve comparable across time: a tiny init (all norms ~1e-6) reads as one group, 
 of noise. The branching curve is the group count per snapshot; a branching event is a snapshot
 where the count exceeds every earlier count (flickers around the threshold do not re-count).
 
+Baselines beside the count (Girrbach et al. 2023: topological summaries of weights can be mostly
+weight variance): per snapshot the spread (std) of the per-neuron L2 norms and the variance of all
+the layer's weights; the group count itself is the third.
+
 Symmetry: the max pairwise distance between the neurons' weight vectors (0 = all identical),
 computed exactly (no Gram-matrix shortcut, which would hide float32-level differences). After an
 exactly zero init without biases, hidden neurons stay identical in exact arithmetic; whether and
@@ -27,11 +31,12 @@ from .store import open_store, read_metrics, read_weights
 log = logging.getLogger(__name__)
 
 SYMMETRY_RTOL = 1e-6  # deviations below this fraction of the layer scale are float32 rounding noise
-CURVE_COLUMNS = ["run_id", "layer", "snapshot", "step", "epoch", "groups", "max_deviation", "test_acc", "event"]
+CURVE_COLUMNS = ["run_id", "layer", "snapshot", "step", "epoch", "groups", "max_deviation", "norm_spread",
+                 "weight_variance", "test_acc", "event"]
 EVENT_COLUMNS = ["run_id", "layer", "branch_epoch", "groups_before", "groups_after", "jump_epoch", "jump_size",
                  "lag_epochs"]
 SYMMETRY_COLUMNS = ["run_id", "layer", "n_neurons", "scale", "first_difference_epoch", "symmetry_break_epoch",
-                    "final_max_deviation", "final_groups"]
+                    "final_max_deviation", "final_groups", "context"]
 
 
 def layer_scale(weights: np.ndarray) -> float:
@@ -132,9 +137,12 @@ def layer_branching(weights, metrics: pd.DataFrame, layer: str, run_id: str, gro
     groups, dev, scale = branching_curve(weights, group_threshold)
     epochs = metrics["epoch"].to_numpy()
     ev = branching_events(groups)
+    w64 = np.asarray(weights, dtype=np.float64)
     curve = pd.DataFrame({"run_id": run_id, "layer": layer, "snapshot": np.flatnonzero(ok),
                           "step": metrics["step"].to_numpy(), "epoch": epochs, "groups": groups,
-                          "max_deviation": dev, "test_acc": metrics["test_acc"].to_numpy(), "event": ""})
+                          "max_deviation": dev, "norm_spread": np.linalg.norm(w64, axis=2).std(axis=1),
+                          "weight_variance": w64.reshape(len(w64), -1).var(axis=1),
+                          "test_acc": metrics["test_acc"].to_numpy(), "event": ""})
     curve.loc[ev, "event"] = "branching"
     jumps = accuracy_jumps(epochs, metrics["test_acc"].to_numpy(), accuracy_jump)
     events = [{"run_id": run_id, "layer": layer, **r}
@@ -145,6 +153,16 @@ def layer_branching(weights, metrics: pd.DataFrame, layer: str, run_id: str, gro
            "final_max_deviation": float(dev[-1]) if len(dev) else np.nan,
            "final_groups": int(groups[-1]) if len(groups) else 0}
     return curve, events, sym
+
+
+def symmetry_context(attrs: dict) -> str:
+    """What decides whether identical neurons separate in floating point: the store's
+    `symmetry_context` attr if the trainer wrote one, else its threads, device and torch version."""
+    ctx = attrs.get("symmetry_context")
+    if not isinstance(ctx, dict):
+        ctx = {"threads": attrs.get("threads"), "device": attrs.get("device"),
+               "torch": (attrs.get("versions") or {}).get("torch")}
+    return "; ".join(f"{k}={v}" for k, v in ctx.items())
 
 
 def _write(df: pd.DataFrame, path) -> None:
@@ -164,12 +182,13 @@ def _run_branching(store_path, layers, run_id, group_threshold, accuracy_jump, c
                    symmetry_path):
     root = open_store(store_path)  # raises StoreError for an incomplete or damaged store
     metrics = read_metrics(root)
+    context = symmetry_context(dict(root.attrs))
     curves, events, syms = [], [], []
     for layer in layers:
         c, e, s = layer_branching(read_weights(root, layer), metrics, layer, run_id, group_threshold, accuracy_jump)
         curves.append(c)
         events += e
-        syms.append(s)
+        syms.append({**s, "context": context})
         log.info(f"{run_id} {layer}: final groups {s['final_groups']}, {len(e)} branching event(s), "
                  f"symmetry broken at epoch {s['symmetry_break_epoch']} (first difference at "
                  f"{s['first_difference_epoch']}), final max deviation {s['final_max_deviation']:.3g}")

@@ -33,6 +33,7 @@ RUN_COLUMNS = {
     "inpca_stress_top3": "float64",
     "inpca_path_length": "float64",
     "inpca_final_progress": "float64",
+    "symmetry_context": "string",  # what decides symmetry breaking (branching.symmetry_context)
 }
 LAYER_METRICS = {
     "nodes": "Int64",
@@ -50,6 +51,14 @@ LAYER_METRICS = {
     "first_split_progress": "float64",  # first branching event, geodesic progress of the predictions
     "first_jump_progress": "float64",
     "first_branch_progress": "float64",
+    "symmetry_break_epoch": "float64",  # symmetry table (branching.py)
+    "final_groups": "Int64",  # baselines (baselines.py): distinct neuron groups, norm spread, variance
+    "norm_spread": "float64",
+    "weight_variance": "float64",
+    "scan_mode": "Int64",  # stability scan (stability.py): most frequent count over the grid,
+    "scan_share": "float64",  # its share of the grid, and the range of counts
+    "scan_min": "Int64",
+    "scan_max": "Int64",
 }
 LAYER_COLUMN = re.compile(r"^layer(\d+)_(\w+)$")
 
@@ -126,9 +135,10 @@ def _first_jumps(events_tsv) -> dict:
 
 
 def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv=None,
-                  stress_tsv=None) -> pd.DataFrame:
+                  stress_tsv=None, symmetry=(), curves=(), stability=()) -> pd.DataFrame:
     """One row per run of the sweep table; stores/branch tables are matched by run id (path); with
-    InPCA's coords.tsv (and stress.tsv), the InPCA and progress columns."""
+    InPCA's coords.tsv (and stress.tsv), the InPCA and progress columns; with the runs' symmetry
+    tables, branching curves and stability scans, their columns (baselines.layer_columns)."""
     sweep = read_sweep_table(sweep_tsv)
     by_run = {Path(s).parent.name: run_row(s) for s in stores}
     events = {Path(e).name.split(".")[0]: e for e in (events_tsvs or [])}
@@ -140,6 +150,10 @@ def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv
 
         for rid, row in inpca_columns(coords_tsv, stress_tsv, events_tsvs, branches_tsvs).iterrows():
             by_run.setdefault(rid, {}).update(row.dropna().to_dict())
+    from .baselines import layer_columns
+
+    for rid, cols in layer_columns(symmetry or (), curves or (), stability or ()).items():
+        by_run.setdefault(rid, {}).update(cols)
     rows = []
     for _, p in sweep.iterrows():
         extra = by_run.get(p["run_id"], {})
@@ -200,8 +214,10 @@ def summary_long(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def make_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, out, coords_tsv=None, stress_tsv=None) -> pd.DataFrame:
+def make_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, out, coords_tsv=None, stress_tsv=None,
+                 symmetry=(), curves=(), stability=()) -> pd.DataFrame:
     """The rule's entry point: build and write results/summary.tsv."""
-    df = build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, coords_tsv, stress_tsv)
+    df = build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, coords_tsv, stress_tsv, symmetry, curves,
+                       stability)
     write_summary(df, out)
     return df
