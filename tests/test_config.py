@@ -130,7 +130,7 @@ def test_explicit_points_accept_yaml_string_numbers():
 def test_shipped_configs_are_valid():
     default = load_config_file(ROOT / "config" / "config.yaml")
     paper = load_config_file(ROOT / "config" / "paper.yaml")
-    assert len(default["points"]) == 4
+    assert len(default["points"]) == 72  # 3 inits x 2 lr x 2 batch sizes x 2 depths x 3 seeds
     assert {p["init"] for p in paper["points"].values()} == {"zero", "normal"}
     assert all(p["epochs"] == 70 and p["snapshots"] == 201 for p in paper["points"].values())
 
