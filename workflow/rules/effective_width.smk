@@ -1,0 +1,94 @@
+# The effective-width test (docs/effective_width.md), when `effective_width.enabled`: once every
+# run's branch table exists, a checkpoint derives from each run with hidden layers one point per
+# factor (hidden width = final branch count x factor) and writes them with their run ids; each
+# derived point is trained into results/effective_width/runs/{run_id}/snapshots.zarr (a derived
+# point equal to a sweep point reuses that run's store), and a last job compares accuracies.
+# The derived point is a param, not read from the points table as an input: rewriting the table
+# (a run added to the sweep) retrains nothing whose point did not change.
+from topolearn.effective_width import derived_point, derived_source, derived_store
+
+EW = CFG["effective_width"]
+EW_DIR = f"{RESULTS}/effective_width"
+EW_SOURCES = [r for r in RUN_IDS if POINTS[r]["depth"] > 0]
+
+
+localrules:
+    effective_width_points,
+    effective_width_table,
+
+
+checkpoint effective_width_points:
+    input:
+        [analysis_outputs(r)["branches"] for r in EW_SOURCES],
+    output:
+        f"{EW_DIR}/points.tsv",
+    params:
+        sources=EW_SOURCES,
+        factors=EW["factors"],
+        combine=EW["combine"],
+    log:
+        f"{LOGS}/effective_width/points.log",
+    conda:
+        ENV
+    script:
+        "../scripts/effective_width_points.py"
+
+
+def ew_points_table():
+    return checkpoints.effective_width_points.get().output[0]
+
+
+rule train_effective_width:
+    input:
+        lambda w: run_dataset_files(derived_source(ew_points_table(), w.run_id)),
+    output:
+        directory(f"{EW_DIR}/runs/{{run_id}}/snapshots.zarr"),
+    params:
+        point=lambda w: derived_point(ew_points_table(), w.run_id),
+        scratch=f"{EW_DIR}/checkpoints/{{run_id}}",
+    log:
+        f"{LOGS}/effective_width/train/{{run_id}}.log",
+    threads: train_threads()
+    resources:
+        mem_mb=lambda w: jobsize.train_mem_mb(derived_point(ew_points_table(), w.run_id), CFG["checkpoint_every"]),
+        runtime=lambda w: jobsize.train_runtime(derived_point(ew_points_table(), w.run_id)),
+    conda:
+        ENV
+    script:
+        "../scripts/effective_width_train.py"
+
+
+def effective_width_stores(wildcards):
+    """Every derived run's store, known once the checkpoint has run."""
+    from topolearn.effective_width import derived_rows
+
+    ids = dict.fromkeys(r["run_id"] for r in derived_rows(ew_points_table()))
+    return [derived_store(RESULTS, r, POINTS) for r in ids]
+
+
+rule effective_width_table:
+    input:
+        points=f"{EW_DIR}/points.tsv",
+        sources=[store(r) for r in EW_SOURCES],
+        derived=effective_width_stores,
+    output:
+        table=f"{RESULTS}/effective_width.tsv",
+        summary=f"{RESULTS}/effective_width_summary.tsv",
+        figures=[f"{RESULTS}/figures/effective_width.{fmt}" for fmt in CFG["figures"]["formats"]],
+    params:
+        results=RESULTS,
+        sweep_ids=RUN_IDS,
+        dpi=CFG["figures"]["dpi"],
+    log:
+        f"{LOGS}/effective_width/table.log",
+    conda:
+        ENV
+    script:
+        "../scripts/effective_width_table.py"
+
+
+def effective_width_targets():
+    """The test's products when it is enabled (for all_targets)."""
+    if not EW["enabled"]:
+        return []
+    return rules.effective_width_table.output
