@@ -1,23 +1,22 @@
-"""Training speed targets of issue 2, as ratios measured in one run (same machine, same moment).
+"""Training speed (issue 10), as ratios measured in one run (same machine, same moment).
 
-1. Updates/s of topolearn's training loop vs a plain in-memory PyTorch loop of the same model on
-   the paper setup (784-100-100-10 sigmoid, no biases, SGD, batch 100): target >= 1/1.3.
-   Epochs of the two alternate (ABAB...), and each keeps its fastest epoch.
-2. Wall time that the paper's 200 snapshots (+ the initial one) with probe evaluation add to its
-   42,000 updates: target <= 10 %. Measured per snapshot (evaluation, weight copy, the amortised
-   zarr write of a 16-snapshot block) and per update, then scaled to the paper's counts; for
-   full-set evaluation and for several `eval_size`s.
+1. Digits, the default architecture of config/config.yaml (64-32-32-10 sigmoid, no biases, SGD,
+   batch 16): net-updates/s of N networks trained as one pack (topolearn.packed.packed_update) vs
+   the same networks one at a time in a plain loop (nn.Module + torch.optim), for 1 and 2 torch
+   threads. Target: packed >= 10x plain on one thread (N = 64).
+2. Paper setup (784-100-100-10 sigmoid, batch 100, random data of MNIST's shape): training FLOP/s
+   of one network (plain loop) and of a pack of 8, as a fraction of this machine's single-thread
+   matmul FLOP/s measured in the same run; and packed vs single for the 8 networks.
 
-Both clocks are reported: wall, and process CPU time (steadier on a shared machine). Data:
-Fashion-MNIST from the Debian package (or --data-root). Usage:
+Both loops draw each network's batches from its own per-epoch order (train.epoch_order), as the
+trainers do. Each measurement keeps its fastest of `--repeats` alternating rounds (a shared machine
+is noisy; the fastest round is the least disturbed). Usage:
 
-    python benchmarks/bench_train.py [--quick] [--epochs N] [--threads T]
+    python benchmarks/bench_train.py [--quick] [--nets 64] [--repeats 3]
 """
 
 import argparse
-import io
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,94 +26,116 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from topolearn.config import normalize_point  # noqa: E402
+from topolearn.data import load_dataset  # noqa: E402
 from topolearn.models import model_for_point  # noqa: E402
-from topolearn.train import Block, Run, epoch_order, take_snapshot  # noqa: E402
+from topolearn.packed import StackedMLP, StackedOptimizer, packed_update  # noqa: E402
+from topolearn.train import epoch_order, make_optimizer  # noqa: E402
 
-PAPER = {"dataset": "fashion-mnist", "depth": 2, "width": 100, "activation": "sigmoid", "bias": False,
-         "optimizer": "sgd", "lr": 0.05, "batch_size": 100, "init": "normal", "init_std": 1e-6, "seed": 42,
-         "probe_size": 1000, "epochs": 70, "snapshots": 201}
-PAPER_UPDATES, PAPER_SNAPSHOTS, UPE = 42000, 201, 600
-
-
-def timed(fn) -> tuple[float, float]:
-    """(wall, process CPU) seconds of fn()."""
-    w, c = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - w, time.process_time() - c
+DIGITS = {"dataset": "digits", "depth": 2, "width": 32, "activation": "sigmoid", "bias": False,
+          "optimizer": "sgd", "lr": 0.5, "batch_size": 16, "init_std": 1e-2}
+PAPER = {"dataset": "mnist", "depth": 2, "width": 100, "activation": "sigmoid", "bias": False,
+         "optimizer": "sgd", "lr": 0.05, "batch_size": 100, "init_std": 1e-6}
 
 
-def fastest(a, b):
-    return tuple(min(x, y) for x, y in zip(a, b)) if a else b
+def nets(base: dict, n: int) -> list[dict]:
+    return [normalize_point(base | {"seed": s, "lr": base["lr"] * (1 + 0.1 * (s % 3))}) for s in range(n)]
 
 
-def plain_epoch(model, opt, X, y, epoch: int, seed: int, bs: int) -> None:
-    """The textbook loop: shuffled in-memory batches, nothing else."""
-    order = epoch_order(seed, epoch, len(y))
-    for b in range(0, len(y), bs):
-        idx = order[b:b + bs]
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(X[idx]), y[idx]).backward()
-        opt.step()
+def orders(points, n: int, updates: int, bs: int) -> torch.Tensor:
+    """(P, updates * bs) sample indices: each network's own epochs, concatenated."""
+    epochs = -(-updates * bs // n)
+    return torch.stack([torch.cat([epoch_order(p["seed"], e, n) for e in range(epochs)])[:updates * bs]
+                        for p in points])
 
 
-def ratio_updates(point, data_root, threads, epochs, scratch) -> dict:
-    """Fastest epoch of topolearn's loop and of the plain loop, alternating epochs."""
-    run = Run(point | {"snapshots": 2, "epochs": epochs + 1}, scratch / "r1", data_root, "cpu", threads, 16,
-              io.StringIO())
-    model = model_for_point(run.point, run.X.shape[1])
-    opt = torch.optim.SGD(model.parameters(), lr=point["lr"])
-    run.t_loop = time.perf_counter()
-    run.train_epoch(0)  # holds the initial snapshot: not timed
-    best = {"ours": (), "plain": ()}
-    for e in range(1, epochs + 1):
-        best["plain"] = fastest(best["plain"], timed(lambda: plain_epoch(model, opt, run.X, run.y, e, 42, 100)))
-        best["ours"] = fastest(best["ours"], timed(lambda: run.train_epoch(e)))
+def plain(points, X, y, idx, bs) -> float:
+    """Seconds to train the networks one after another: the textbook nn.Module + torch.optim loop."""
+    t = time.perf_counter()
+    for p, order in zip(points, idx):
+        model = model_for_point(p, X.shape[1])
+        opt = make_optimizer(model, p)
+        for b in range(0, len(order), bs):
+            i = order[b:b + bs]
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(X[i]), y[i]).backward()
+            opt.step()
+    return time.perf_counter() - t
+
+
+def packed(points, X, y, idx, bs) -> float:
+    """Seconds to train the same networks as one pack."""
+    t = time.perf_counter()
+    stack = StackedMLP.from_models([model_for_point(p, X.shape[1]) for p in points], points[0]["activation"], "cpu")
+    opt = StackedOptimizer("sgd", stack.params, [p["lr"] for p in points], 0.0, 0.0)
+    for b in range(0, idx.shape[1], bs):
+        packed_update(stack, opt, X, y, idx[:, b:b + bs])
+    return time.perf_counter() - t
+
+
+def best_of(repeats: int, **fns) -> dict:
+    """Fastest seconds of each function over alternating rounds."""
+    best = {}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            best[name] = min(best.get(name, float("inf")), fn())
     return best
 
 
-def snapshot_cost(point, data_root, threads, eval_size, repeats, scratch) -> tuple[float, float]:
-    """Seconds per snapshot: take_snapshot plus 1/16 of writing a 16-snapshot block."""
-    run = Run(point | {"eval_size": eval_size}, scratch / f"r2-{eval_size}", data_root, "cpu", threads, 16,
-              io.StringIO())
-    best = ()
-    for _ in range(repeats):
-        best = fastest(best, timed(lambda: take_snapshot(run.model, run.ev)))
-    snap = take_snapshot(run.model, run.ev)
-    block = Block(start=0)
-    for i in range(16):
-        block.add(i, 0.0, snap)
-    write = timed(lambda: block.flush(run.root))
-    return tuple(s + w / 16 for s, w in zip(best, write))
+def matmul_flops(size: int, repeats: int) -> float:
+    """Single-thread FLOP/s of a square float32 matmul."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size ** 3 / best
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="2 epochs, 2 repeats (a smoke test, noisier)")
-    ap.add_argument("--epochs", type=int, default=4, help="timed epochs per loop (ratio 1)")
-    ap.add_argument("--repeats", type=int, default=5, help="snapshots timed per eval_size (ratio 2)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--data-root", default="/usr/share/datasets")
+    ap.add_argument("--quick", action="store_true", help="a smoke test in seconds (8 nets, few updates)")
+    ap.add_argument("--nets", type=int, default=64, help="digits networks (part 1)")
+    ap.add_argument("--updates", type=int, default=270, help="updates per digits network (3 epochs)")
+    ap.add_argument("--paper-updates", type=int, default=60)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    epochs, repeats = (2, 2) if args.quick else (args.epochs, args.repeats)
-    torch.set_num_threads(args.threads)
-    point = normalize_point(PAPER)
+    if args.quick:
+        args.nets, args.updates, args.paper_updates, args.repeats = 8, 20, 4, 1
 
-    with tempfile.TemporaryDirectory() as d:
-        best = ratio_updates(point, args.data_root, args.threads, epochs, Path(d))
-        costs = {ev: snapshot_cost(point, args.data_root, args.threads, ev, repeats, Path(d))
-                 for ev in (None, 10000, 5000, 2000)}
+    X, y, _, _ = load_dataset("digits")
+    X, y = torch.as_tensor(X), torch.as_tensor(y)
+    points = nets(DIGITS, args.nets)
+    idx = orders(points, len(y), args.updates, DIGITS["batch_size"])
+    net_updates = args.nets * args.updates
+    plain(points[:1], X, y, idx[:1, :32], 16), packed(points[:2], X, y, idx[:2, :32], 16)  # warm-up: first calls
+    print(f"1. digits 64-32-32-10 sigmoid, batch 16: {args.nets} nets x {args.updates} updates, "
+          f"fastest of {args.repeats} round(s)")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        t = best_of(args.repeats, plain=lambda: plain(points, X, y, idx, 16), packed=lambda: packed(points, X, y, idx, 16))
+        print(f"  {threads} thread(s): plain {net_updates / t['plain']:.0f} net-updates/s, packed "
+              f"{net_updates / t['packed']:.0f} net-updates/s")
+        print(f"RATIO 1 [{threads} thread(s)] packed / plain net-updates/s = {t['plain'] / t['packed']:.1f}"
+              f"  (target >= 10 on one thread)")
 
-    print(f"paper setup on Fashion-MNIST: 784-100-100-10 sigmoid, batch 100, {args.threads} thread(s); "
-          f"fastest of {epochs} alternating epochs, {repeats} snapshots per eval_size")
-    for clock, i in (("wall", 0), ("cpu", 1)):
-        plain, ours = UPE / best["plain"][i], UPE / best["ours"][i]
-        print(f"  [{clock}] plain loop {plain:.1f} updates/s, topolearn loop {ours:.1f} updates/s")
-        print(f"RATIO 1 [{clock}] updates/s topolearn / plain = {ours / plain:.3f}  (target >= {1 / 1.3:.3f})")
-    for ev, cost in costs.items():
-        over = [100 * PAPER_SNAPSHOTS * cost[i] / (PAPER_UPDATES * best["ours"][i] / UPE) for i in (0, 1)]
-        label = "all samples" if ev is None else f"eval_size {ev}"
-        print(f"RATIO 2 [{label}] {1000 * cost[0]:.1f} ms per snapshot: 201 snapshots add "
-              f"{over[0]:.1f} % wall, {over[1]:.1f} % cpu to 42,000 updates  (target <= 10 %)")
+    torch.set_num_threads(1)
+    gen = torch.Generator().manual_seed(0)
+    Xp, yp = torch.rand(60000, 784, generator=gen), torch.randint(0, 10, (60000,), generator=gen)
+    paper = nets(PAPER, 8)
+    idx = orders(paper, len(yp), args.paper_updates, 100)
+    flop = 6 * 100 * (784 * 100 + 100 * 100 + 100 * 10)  # forward 2 FLOP per weight and sample, backward 4
+    peak = matmul_flops(1024, 3 if not args.quick else 1)
+    t = best_of(args.repeats, single=lambda: plain(paper[:1], Xp, yp, idx[:1], 100),
+                packed=lambda: packed(paper, Xp, yp, idx, 100))
+    single, pack = flop * args.paper_updates / t["single"], 8 * flop * args.paper_updates / t["packed"]
+    print(f"2. paper setup 784-100-100-10, batch 100, random data, 1 thread; matmul {peak / 1e9:.1f} GFLOP/s")
+    print(f"  one net (plain loop) {single / 1e9:.1f} GFLOP/s = {100 * single / peak:.0f} % of matmul; "
+          f"pack of 8 {pack / 1e9:.1f} GFLOP/s = {100 * pack / peak:.0f} %")
+    print(f"RATIO 2 packed / single net-updates/s for 8 paper nets = {pack / single:.2f}")
 
 
 if __name__ == "__main__":

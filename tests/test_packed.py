@@ -221,3 +221,17 @@ def test_one_diverging_network_stops_alone(tmp_path):
         ref = train_run(points[i], solo, tmp_path / f"solo{i}" / "scratch", chunk=TINY_CHUNK, log=io.StringIO())
         assert abs(attrs[i]["final_eval"]["test_acc"] - ref["final_eval"]["test_acc"]) <= 1e-3
         np.testing.assert_allclose(read_metrics(root).test_acc, read_metrics(open_store(solo)).test_acc, atol=1e-2)
+
+
+# ---------------------------------------------------------------- benchmark smoke test
+
+
+def test_training_benchmark_runs_in_quick_mode():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
+    out = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("RATIO 1") == 2 and "RATIO 2" in out.stdout and "% of matmul" in out.stdout

@@ -182,6 +182,18 @@ class StackedOptimizer:
         self.n_steps = steps.pop() if steps else 0
 
 
+def packed_update(stack: StackedMLP, opt: StackedOptimizer, X: torch.Tensor, y: torch.Tensor,
+                  idx: torch.Tensor) -> torch.Tensor:
+    """One update of every network on its own batch X[idx[i]] (idx: (P, bs)); the (P,) losses."""
+    logits = stack.forward(X[idx])
+    P, B, C = logits.shape
+    loss = F.cross_entropy(logits.reshape(P * B, C), y[idx].reshape(P * B), reduction="none").view(P, B).mean(1)
+    stack.zero_grad()
+    loss.sum().backward()  # each network's gradient is that of its own mean loss
+    opt.step()
+    return loss.detach()
+
+
 # ---------------------------------------------------------------- one network of a pack
 
 
@@ -328,14 +340,7 @@ class Group:
                 if not self.alive:
                     return
             idx = self.orders[:, b * d.bs:(b + 1) * d.bs]  # (P, bs): each network's own batch
-            logits = self.stack.forward(d.X[idx])
-            P, B, C = logits.shape
-            loss = F.cross_entropy(logits.reshape(P * B, C), d.y[idx].reshape(P * B), reduction="none")
-            loss = loss.view(P, B).mean(1)
-            self.stack.zero_grad()
-            loss.sum().backward()  # each network's gradient is that of its own mean loss
-            self.opt.step()
-            self.losses.append(loss.detach())
+            self.losses.append(packed_update(self.stack, self.opt, d.X, d.y, idx))
             self.step += 1
             if guard.signal is not None:
                 self.stop_if_asked(at_snapshot=False)
