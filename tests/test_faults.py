@@ -1,5 +1,6 @@
-"""What survives what: a cancelled SLURM job, a killed Snakemake, divergence, damaged stores, and a
-dataset file with a wrong checksum."""
+"""What survives what: a cancelled SLURM job, a killed Snakemake, divergence, damaged stores (found
+at parse time or by a reader, quarantined with their products and rebuilt), and a dataset file with a
+wrong checksum."""
 
 import gzip
 import json
@@ -36,6 +37,7 @@ from clusterutil import (
 )
 from topolearn.data import DataError, fetch_dataset
 from topolearn.store import StoreError, check_store, open_store, read_metrics
+from topolearn.storecheck import derived_paths
 
 pytestmark = pytest.mark.slow
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -166,9 +168,8 @@ def test_damaged_stores_are_refused_quarantined_and_rebuilt(reference, tmp_path)
     slow, div = slow_and_diverging()
     missing = _delete_a_chunk(store_path(wd, div))
     _drop_complete(store_path(wd, slow))
-    for rid in (slow, div):
-        with pytest.raises(StoreError):  # readers refuse them
-            open_store(store_path(wd, rid))
+    for rid in (slow, div):  # what every reader would refuse (and quarantine: see the next test)
+        assert check_store(store_path(wd, rid)) is not None
 
     # At parse time both are moved aside, so both are planned for rebuilding (with their analysis).
     jobs, out = planned_jobs(wd, targets(SWEEP, has_analysis()))
@@ -180,15 +181,58 @@ def test_damaged_stores_are_refused_quarantined_and_rebuilt(reference, tmp_path)
     quarantined = sorted((wd / "results" / "quarantine").iterdir())
     assert [q.name.split("-")[0] for q in quarantined] == sorted([slow, div])
     assert all(not store_path(wd, r).exists() for r in (slow, div))
-    for q in quarantined:  # kept for inspection, still refused
+    for q in quarantined:  # kept for inspection (outside the workflow's layout: not moved again), still refused
         with pytest.raises(StoreError):
-            open_store(q)
+            open_store(q / "runs" / q.name.split("-")[0] / "snapshots.zarr")
 
     # Rebuild the quick one for real (the slow one's retraining is (a)'s business): equal to before.
     shutil.copytree(store_path(reference, slow), store_path(wd, slow))
     ok(smk(wd, targets(SWEEP, analysis=False)))
     assert_stores_equal(store_path(wd, div), store_path(reference, div))
     assert check_store(store_path(wd, div), deep=True) is None
+
+
+def _flip_a_byte(store: Path) -> str:
+    chunk = sorted(p for p in (store / "weights" / "layer0" / "c").rglob("*") if p.is_file())[0]
+    data = bytearray(chunk.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    return chunk.relative_to(store).as_posix()
+
+
+def test_a_flipped_byte_is_found_by_a_reader_or_verify_full_and_everything_made_from_it_rebuilt(reference, tmp_path):
+    wd = copy_workdir(reference, tmp_path / "wd")
+    _, div = slow_and_diverging()
+    results = wd / "results"
+    products = [p.relative_to(results) for p in derived_paths(store_path(wd, div))]
+    assert not has_analysis() or products
+    flipped = _flip_a_byte(store_path(wd, div))
+
+    # The quick parse-time check cannot see a same-size change; --config verify=full can.
+    out = ok(smk(wd, targets(SWEEP, has_analysis()), extra=["-n"]))
+    assert store_path(wd, div).exists() and "checksum mismatch" not in out
+    out = ok(smk(wd, targets(SWEEP, has_analysis()), extra=["-n", "--config", "verify=full"]))
+    assert f"checksum mismatch in {flipped}" in out and "the next run rebuilds it" in out
+    (q,) = (results / "quarantine").iterdir()
+    assert (q / "runs" / div / "snapshots.zarr").is_dir() and not store_path(wd, div).exists()
+    assert all((q / p).exists() and not (results / p).exists() for p in products)
+
+    # A reader finds it as well (here open_store, as each analysis job does): quarantined at once.
+    shutil.rmtree(q)
+    shutil.copytree(store_path(reference, div), store_path(wd, div))
+    _flip_a_byte(store_path(wd, div))
+    with pytest.raises(StoreError, match="checksum mismatch"):
+        open_store(store_path(wd, div))
+    assert not store_path(wd, div).exists()
+
+    # The next plain run rebuilds the store and everything made from it; the numbers equal the reference's.
+    started = time.time()
+    ok(smk(wd, targets(SWEEP, has_analysis())))
+    assert_stores_equal(store_path(wd, div), store_path(reference, div))
+    for p in products:
+        assert (results / p).exists() and (results / p).stat().st_mtime >= started, p
+    if has_analysis():  # the sweep's tables are made again from the new store
+        assert (results / "summary.tsv").stat().st_mtime >= started
 
 
 def test_truncated_or_altered_chunks_are_detected(reference, tmp_path):
