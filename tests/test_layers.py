@@ -50,6 +50,8 @@ def _grid(n=15):
 def test_a_2_unit_tanh_layer_keeps_every_cell_orientation():
     W, b = np.array([[1.5, -0.7], [0.4, -2.0]]), np.array([0.3, -0.2])  # det < 0: reversed, consistently
     assert folded_fraction(np.tanh(_grid() @ W.T + b), (15, 15)) == 0.0
+    saturated = np.tanh(40 * (_grid() @ W.T + b)).astype(np.float32)  # float32: cells squashed to corners
+    assert folded_fraction(saturated, (15, 15), False) < 0.1 * folded_fraction(saturated, (15, 15))
 
 
 def test_a_folding_relu_layer_is_detected():

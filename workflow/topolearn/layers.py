@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 BETTI_SCALE = 0.15  # bars alive at this fraction of the cloud's diameter are counted
-BETTI_POINTS = 128  # per class cloud: a fixed-seed subsample, the same points at every snapshot
+BETTI_POINTS = 80  # per class cloud: a fixed-seed subsample, the same points at every snapshot
 MIN_POINTS = 4  # fewer distinct points: no Betti numbers (NaN)
-MAX_SNAPSHOTS = 11  # snapshots measured per run, evenly spaced, first and last included
+MAX_SNAPSHOTS = 6  # snapshots measured per run, evenly spaced, first and last included
+SQUASH_RESOLUTION = 1e-5  # mapped cell edges shorter than this x the largest coordinate: squashed
+SQUASH_SINE = 1e-3  # mapped edges more nearly parallel than this (sine of their angle): squashed
 SPLIT_SEED = 0  # the fixed half/half split of the separability score
 TABLE_COLUMNS = ["snapshot", "step", "epoch", "train_acc", "test_acc", "layer", "position", "units",
                  "separability", "b0", "b1", "b0_class0", "b1_class0", "b0_class1", "b1_class1",
@@ -51,7 +53,7 @@ def separability(H: np.ndarray, y: np.ndarray, split=None) -> float:
     if split is None or not np.isfinite(H).all():
         return float("nan")
     fit, score = split
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1e4, max_iter=1000))
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=1e3, max_iter=300))
     clf.fit(H[fit], y[fit])
     return float(clf.score(H[score], y[score]))
 
@@ -84,13 +86,16 @@ def betti_numbers(X: np.ndarray, scale: float = BETTI_SCALE) -> tuple[float, flo
     return float(b0), float(b1)
 
 
-def folded_fraction(grid_points: np.ndarray, shape) -> float:
+def folded_fraction(grid_points: np.ndarray, shape, count_squashed: bool = True) -> float:
     """Share of grid cells a 2-unit layer does not map with the layer's orientation.
 
     grid_points: (grid_point, 2) images of a row-major grid of `shape`. Each cell's orientation is
     the sign of det[e_x, e_y] of its mapped edge vectors; the layer's orientation is the majority
-    sign. A cell with the other sign (a fold) or zero area (squashed, as ReLU does to quadrants)
-    counts. 0.0: the grid maps like a homeomorphism. NaN unless the layer has 2 units and is finite.
+    sign. A cell with the other sign (a fold) counts, and with `count_squashed` one of zero area
+    (squashed, as ReLU does to quadrants). Strictly monotonic activations (tanh, sigmoid) are
+    injective, so their zero-area cells are float32 saturation, not folds: the caller passes
+    count_squashed=False for them. 0.0: the grid maps like a homeomorphism. NaN unless the layer
+    has 2 units and is finite.
     """
     G = np.asarray(grid_points, np.float64)
     if G.ndim != 2 or G.shape[1] != 2 or not np.isfinite(G).all():
@@ -98,8 +103,13 @@ def folded_fraction(grid_points: np.ndarray, shape) -> float:
     G = G.reshape(*shape, 2)
     ex, ey = G[:-1, 1:] - G[:-1, :-1], G[1:, :-1] - G[:-1, :-1]
     det = ex[..., 0] * ey[..., 1] - ex[..., 1] * ey[..., 0]
-    sign = np.sign(np.sum(np.sign(det))) or 1.0
-    return float(np.mean(det * sign <= 0))
+    lx, ly = np.linalg.norm(ex, axis=-1), np.linalg.norm(ey, axis=-1)
+    # below float32 resolution the sign of a cell is rounding noise: such cells are squashed
+    res = SQUASH_RESOLUTION * max(np.abs(G).max(), 1e-30)
+    squashed = (lx <= res) | (ly <= res) | (np.abs(det) <= SQUASH_SINE * lx * ly)
+    sign = np.sign(np.sum(np.sign(det[~squashed]))) or 1.0
+    folded = ~squashed & (det * sign < 0)
+    return float(np.mean(folded | squashed if count_squashed else folded))
 
 
 # ---------------------------------------------------------------- per run
@@ -120,9 +130,10 @@ def _class_betti(H: np.ndarray, y: np.ndarray, picks: dict) -> dict:
     return out
 
 
-def _measure(H, y, split, picks, grid, shape) -> dict:
+def _measure(H, y, split, picks, grid, shape, squash=True) -> dict:
+    fold = folded_fraction(grid, shape, squash) if grid is not None else float("nan")
     return {"units": H.shape[-1], "separability": separability(H, y, split), **_class_betti(H, y, picks),
-            "folded_fraction": folded_fraction(grid, shape) if grid is not None else float("nan")}
+            "folded_fraction": fold}
 
 
 def layer_table(store_path, max_snapshots: int | None = MAX_SNAPSHOTS) -> pd.DataFrame:
@@ -144,6 +155,7 @@ def layer_table(store_path, max_snapshots: int | None = MAX_SNAPSHOTS) -> pd.Dat
     n_layers = len(list(root["weights"].array_keys()))
     names = ["input"] + [f"layer{i}" for i in range(n_layers)]
     metrics = {k: root[k][:] for k in ("step", "epoch", "train_acc", "test_acc")}
+    squash = root.attrs["params"].get("activation") not in ("tanh", "sigmoid")  # see folded_fraction
     static = _measure(rep["input"][:], y, split, picks, grid["input"][:] if grid is not None else None, shape)
     rows = []
     for s in measured_snapshots(len(metrics["step"]), max_snapshots):
@@ -151,7 +163,8 @@ def layer_table(store_path, max_snapshots: int | None = MAX_SNAPSHOTS) -> pd.Dat
         rows.append({**head, "layer": "input", "position": 0, **static})
         for pos, name in enumerate(names[1:], start=1):
             g = grid[name][s] if grid is not None else None
-            rows.append({**head, "layer": name, "position": pos, **_measure(rep[name][s], y, split, picks, g, shape)})
+            measured = _measure(rep[name][s], y, split, picks, g, shape, squash)
+            rows.append({**head, "layer": name, "position": pos, **measured})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
