@@ -58,3 +58,21 @@ def test_a_degenerate_grid_point_is_refused():
     w, t = lc.y_shape()
     with pytest.raises(ValueError, match="degenerate cover"):
         scan(w, t, dict(MAPPER_DEFAULTS), [(2, 0.6, 1.0)])
+
+
+def test_stability_figure_marks_the_base_and_says_when_there_is_no_scan(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from topolearn.figures.runs import load_run, plot_stability_scan
+
+    w, t = lc.comb(n_snapshots=41)
+    lc.write_store(tmp_path / "s.zarr", [w], t)
+    grid = [(n, q, e) for n in (10, 20) for q in (0.3, 0.4975) for e in (1.0, 2.0)]
+    run_scan(tmp_path / "s.zarr", ["layer0"], {"layer0": dict(MAPPER_DEFAULTS, intervals=20)}, tmp_path / "x.tsv", grid)
+    run = load_run(tmp_path / "s.zarr")
+    fig = plot_stability_scan(run, tmp_path / "x.tsv")
+    assert len(fig.axes) == 2 and sum(len(ax.patches) for ax in fig.axes) == 1  # one outlined base cell
+    assert "mode 4" in fig.axes[0].get_title(loc="left")
+    fig = plot_stability_scan(run, None)
+    assert "no stability scan" in fig.axes[0].texts[0].get_text()

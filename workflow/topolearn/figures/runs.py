@@ -384,12 +384,55 @@ def plot_mapper_graphs(run: Run, mapper_jsons):
     return fig
 
 
+# ---------------------------------------------------------------- stability of the counts
+
+
+def plot_stability_scan(run: Run, stability_tsv=None):
+    """Branch count of every layer over the Mapper parameter grid (stability.run_scan's table): one
+    heatmap of intervals x overlap per eps scale and layer, the base parameters outlined."""
+    from ..stability import read_scan, summarize
+
+    df = read_scan(stability_tsv) if stability_tsv and Path(stability_tsv).is_file() else pd.DataFrame()
+    layers = sorted(df["layer"].unique(), key=_layer_index) if len(df) else []
+    scales = sorted(df["eps_scale"].unique()) if len(df) else [1.0]
+    fig = theme.new_figure(theme.PANEL * len(scales) + 0.8, theme.PANEL * 0.8 * max(len(layers), 1) + 0.6)
+    axes = np.atleast_2d(fig.subplots(max(len(layers), 1), len(scales), squeeze=False))
+    if not layers:
+        theme.note(axes[0, 0], "no stability scan for this run\n(mapper.scan: false)")
+    vmax = float(df["branches"].max()) if len(df) else 1.0
+    for row, layer in zip(axes, layers):
+        d = df[df["layer"] == layer]
+        s = summarize(d)
+        for ax, scale in zip(row, scales):
+            g = d[d["eps_scale"] == scale].pivot_table(index="overlap", columns="intervals", values="branches")
+            ax.imshow(g.to_numpy(float), origin="lower", cmap="viridis", vmin=0, vmax=vmax, aspect="auto")
+            for (i, j), v in np.ndenumerate(g.to_numpy(float)):
+                ax.text(j, i, "" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=7, color="w")
+            base = d[(d["eps_scale"] == scale) & d["base"]]
+            for _, b in base.iterrows():
+                ax.add_patch(plt.Rectangle((list(g.columns).index(b["intervals"]) - 0.5,
+                                            list(g.index).index(b["overlap"]) - 0.5), 1, 1, fill=False, lw=1.5,
+                                           ec="C3"))
+            ax.set_xticks(range(len(g.columns)), [str(c) for c in g.columns])
+            ax.set_yticks(range(len(g.index)), [f"{q:.3g}" for q in g.index])
+            ax.set(xlabel="intervals", ylabel="overlap")
+            ax.set_title(f"{run.layer_label(_layer_index(layer))}, eps x{scale:g}\nmode {s['mode_branches']} "
+                         f"({100 * s['mode_share']:.0f} %), range {s['min_branches']}-{s['max_branches']}",
+                         fontsize=8, loc="left")
+    fig.suptitle(f"Branch count over the Mapper parameter grid (base outlined), run {run.run_id}", fontsize=10)
+    ep = run.epochs
+    fig.supxlabel(f"each cell: the layer's learning graph over epochs {np.nanmin(ep):g}-{np.nanmax(ep):g}, rebuilt "
+                  "with that cover and eps" if len(ep) else "no snapshots (epoch range empty)", fontsize=7)
+    return fig
+
+
 # ---------------------------------------------------------------- the rule's entry point
 
 
 def render_run_figures(store, branching_tsv, mapper_jsons, outdir, formats=("png", "svg"), dpi=120,
-                       image_epochs=()) -> list[Path]:
-    """Every per-run figure as `outdir/{name}.{fmt}` (names in RUN_FIGURES)."""
+                       image_epochs=(), stability_tsv=None) -> list[Path]:
+    """Every per-run figure as `outdir/{name}.{fmt}` (names in RUN_FIGURES); stability_tsv:
+    results/stability/{run_id}.tsv (stability.run_scan), or None for a note."""
     run = load_run(store, branching_tsv)
     figs = {
         "learning_curves": lambda: plot_learning_curves(run),
@@ -398,5 +441,6 @@ def render_run_figures(store, branching_tsv, mapper_jsons, outdir, formats=("png
         "weight_images": lambda: plot_weight_images(run, image_epochs),
         "weight_images_pc1": lambda: plot_weight_images_pc1(run),
         "mapper_graphs": lambda: plot_mapper_graphs(run, mapper_jsons),
+        "stability_scan": lambda: plot_stability_scan(run, stability_tsv),
     }
     return theme.render_all(figs, RUN_FIGURES, outdir, formats, dpi)

@@ -90,7 +90,8 @@ def plot_branches_vs_params(summary: pd.DataFrame):
         ax.set_title(field + (" (single value)" if single else ""), fontsize=9)
     if axes[-1].get_legend():
         sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1, 1), title="layer", frameon=False, fontsize=7)
-    fig.suptitle("Learning-graph branches per layer against the swept parameters (mean, 95 % CI)", fontsize=10)
+    fig.suptitle("Learning-graph branches per layer against the swept parameters (mean over runs and seeds, "
+                 "95 % bootstrap CI: seaborn errorbar=('ci', 95), 1,000 resamples)", fontsize=10)
     _footnote(fig, left_out)
     return fig
 
@@ -141,6 +142,35 @@ def plot_accuracy_vs_branches(summary: pd.DataFrame):
     return fig
 
 
+def plot_counts_vs_baselines(summary: pd.DataFrame):
+    """Final branch count against each baseline (baselines.py) per layer role, Spearman rho across runs
+    in each panel: a count that moves with weight variance or norm spread adds little to them."""
+    from ..baselines import BASELINES, correlations
+
+    data, left_out = usable_layers(summary)
+    order = _role_order(data) if len(data) else ["output"]
+    fig = theme.new_figure(theme.PANEL * len(BASELINES) + 0.4, theme.PANEL * len(order) + 0.4)
+    axes = np.atleast_2d(fig.subplots(len(order), len(BASELINES), squeeze=False))
+    rho = correlations(data).set_index(["layer_role", "count", "baseline"]) if len(data) else None
+    for row, role, color in zip(axes, order, theme.layer_colors(len(order))):
+        d = data[data["layer_role"] == role]
+        for ax, base in zip(row, BASELINES):
+            dd = d.dropna(subset=["branches", base]) if base in d else d.iloc[:0]
+            if dd.empty:
+                theme.note(ax, f"no {base}\n(no branching tables in the summary)")
+            else:
+                ax.scatter(dd[base].astype(float), dd["branches"].astype(float), s=14, color=color, alpha=0.8)
+                r = rho.loc[(role, "branches", base)] if (role, "branches", base) in rho.index else None
+                txt = "Spearman \u03c1 = NA" if r is None or np.isnan(r["spearman_rho"]) else \
+                    f"Spearman \u03c1 = {r['spearman_rho']:.2f} (n={int(r['n_runs'])})"
+                ax.set_title(f"{role}: {txt}", fontsize=8, loc="left")
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set(xlabel=base.replace("_", " "), ylabel="branches")
+    fig.suptitle("What a branch count adds: final count against simple baselines, across runs", fontsize=10)
+    _footnote(fig, left_out)
+    return fig
+
+
 # ---------------------------------------------------------------- curves of the whole sweep
 
 
@@ -181,6 +211,7 @@ def render_sweep_figures(summary_tsv, coords_tsv, stress_tsv, stores, outdir, fo
         "branches_vs_params": lambda: plot_branches_vs_params(summary),
         "branch_vs_jump": lambda: plot_branch_vs_jump(summary),
         "accuracy_vs_branches": lambda: plot_accuracy_vs_branches(summary),
+        "counts_vs_baselines": lambda: plot_counts_vs_baselines(summary),
         "accuracy_curves": lambda: plot_accuracy_curves(summary, stores),
         **inpca_figures(coords, stress, summary, time_axis),
     }
