@@ -23,6 +23,8 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/layers.smk"
+include: "workflow/rules/effective_width.smk"
 
 
 rule all:

@@ -9,6 +9,7 @@ from topolearn import jobsize, packing
 from topolearn.config import ConfigError, check_config_files, mapper_layers, validate_config
 from topolearn.limits import plan_line
 from topolearn.datasets import DATASETS
+from topolearn.own_datasets import dataset_files
 from topolearn.figures import SWEEP_FIGURES
 from topolearn.storecheck import check_stores
 
@@ -27,6 +28,7 @@ POINTS = CFG["points"]  # {run_id: normalized point}, in sweep order
 RUN_IDS = sorted(POINTS)
 LOGS = f"{RESULTS}/logs"
 ENV = "../../envs/topolearn.yaml"  # conda: paths are relative to the .smk file
+FETCHABLE = ("mnist", "fashion-mnist", "kmnist")  # IDX datasets fetch_data downloads
 IDX_FILES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -37,7 +39,7 @@ IDX_FILES = (
 
 wildcard_constraints:
     run_id="[0-9a-f]{12}",
-    dataset="|".join(d for d in DATASETS if d != "digits"),
+    dataset="|".join(FETCHABLE),
 
 
 def store(run_id):
@@ -49,11 +51,14 @@ for _msg in check_stores([store(r) for r in RUN_IDS], f"{RESULTS}/quarantine", d
 
 
 def run_dataset_files(run_id):
-    """IDX inputs of a run's training job (none for the embedded digits)."""
+    """Data files of a run's training job: the IDX files fetch_data can download, a declared
+    dataset's files, none for the embedded digits and the generated toy data."""
     ds = POINTS[run_id]["dataset"]
-    if ds == "digits":
+    if ds in FETCHABLE:
+        return [f"{CFG['data_root']}/{ds}/{f}" for f in IDX_FILES]
+    if DATASETS[ds].format is None:
         return []
-    return [f"{CFG['data_root']}/{ds}/{f}" for f in IDX_FILES]
+    return [str(f) for f in dataset_files(ds, CFG["data_root"])]
 
 
 def train_threads():
@@ -217,4 +222,34 @@ def all_targets():
     out += [store(r) for r in RUN_IDS]
     out += [run_figures_dir(r) for r in FIGURE_RUNS]
     out += sweep_figures()
+    out += LAYER_SWEEP_FIGURES if TOY_RUNS else []  # layers.smk
+    out += effective_width_targets()
     return out
+
+
+# ---------------------------------------------------------------- the effective-width test
+# (workflow/rules/effective_width.smk, docs/effective_width.md)
+from topolearn.effective_width import derived_point, derived_source, derived_store
+
+EW = CFG["effective_width"]
+EW_DIR = f"{RESULTS}/effective_width"
+EW_SOURCES = [r for r in RUN_IDS if POINTS[r]["depth"] > 0]
+
+
+def ew_points_table():
+    return checkpoints.effective_width_points.get().output[0]
+
+
+def effective_width_stores(wildcards):
+    """Every derived run's store, known once the checkpoint has run."""
+    from topolearn.effective_width import derived_rows
+
+    ids = dict.fromkeys(r["run_id"] for r in derived_rows(ew_points_table()))
+    return [derived_store(RESULTS, r, POINTS) for r in ids]
+
+
+def effective_width_targets():
+    """The test's products when it is enabled (for all_targets)."""
+    if not EW["enabled"]:
+        return []
+    return rules.effective_width_table.output

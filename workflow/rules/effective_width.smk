@@ -5,11 +5,6 @@
 # point equal to a sweep point reuses that run's store), and a last job compares accuracies.
 # The derived point is a param, not read from the points table as an input: rewriting the table
 # (a run added to the sweep) retrains nothing whose point did not change.
-from topolearn.effective_width import derived_point, derived_source, derived_store
-
-EW = CFG["effective_width"]
-EW_DIR = f"{RESULTS}/effective_width"
-EW_SOURCES = [r for r in RUN_IDS if POINTS[r]["depth"] > 0]
 
 
 localrules:
@@ -28,14 +23,14 @@ checkpoint effective_width_points:
         combine=EW["combine"],
     log:
         f"{LOGS}/effective_width/points.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     conda:
         ENV
     script:
         "../scripts/effective_width_points.py"
-
-
-def ew_points_table():
-    return checkpoints.effective_width_points.get().output[0]
 
 
 rule train_effective_width:
@@ -58,14 +53,6 @@ rule train_effective_width:
         "../scripts/effective_width_train.py"
 
 
-def effective_width_stores(wildcards):
-    """Every derived run's store, known once the checkpoint has run."""
-    from topolearn.effective_width import derived_rows
-
-    ids = dict.fromkeys(r["run_id"] for r in derived_rows(ew_points_table()))
-    return [derived_store(RESULTS, r, POINTS) for r in ids]
-
-
 rule effective_width_table:
     input:
         points=f"{EW_DIR}/points.tsv",
@@ -76,19 +63,16 @@ rule effective_width_table:
         summary=f"{RESULTS}/effective_width_summary.tsv",
         figures=[f"{RESULTS}/figures/effective_width.{fmt}" for fmt in CFG["figures"]["formats"]],
     params:
-        results=RESULTS,
+        results=lambda w, output: str(Path(output.table).parent),
         sweep_ids=RUN_IDS,
         dpi=CFG["figures"]["dpi"],
     log:
         f"{LOGS}/effective_width/table.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     conda:
         ENV
     script:
         "../scripts/effective_width_table.py"
-
-
-def effective_width_targets():
-    """The test's products when it is enabled (for all_targets)."""
-    if not EW["enabled"]:
-        return []
-    return rules.effective_width_table.output

@@ -6,6 +6,7 @@ as alone: its learning graphs (JSON), branch table, branching curve, events and 
 then a stamp with the settings used (topolearn.packing.analysis_done reads it).
 """
 
+import itertools
 import json
 import logging
 import traceback
@@ -19,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from .config import mapper_layers, mapper_params
 from .packing import STAMP, analysis_paths, fingerprint
 from .storecheck import root_attrs
+from .toydata import TOY_DATASETS
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,9 @@ def analyze_run(job: RunJob, settings: dict) -> str:
     """Everything read off one run's store; returns a one-line summary."""
     from .branching import run_branching
     from .graphs import write_branch_table
+    from .layers import analyze_run_layers
     from .mapper import mapper_layer
+    from .stability import run_scan
 
     point = _point(job.store)
     layers = mapper_layers(settings, point)
@@ -65,8 +69,19 @@ def analyze_run(job: RunJob, settings: dict) -> str:
     write_branch_table(jsons, job.outputs["branches"])
     run_branching(job.store, layers, job.run_id, br["group_threshold"], br["accuracy_jump"],
                   job.outputs["curve"], job.outputs["events"], job.outputs["symmetry"])
+    run_scan(job.store, layers, {layer: mapper_params(settings, point, layer) for layer in layers},
+             job.outputs["stability"], scan_grid(settings["mapper"].get("scan")), br["persistence_threshold"],
+             run_id=job.run_id)
+    analyze_run_layers(job.store, job.outputs["layers"])  # an empty table unless the data are 2-D
     write_stamp(mdir / STAMP, settings)
     return f"{job.run_id}: {len(layers)} layer(s) analysed"
+
+
+def scan_grid(scan) -> list[tuple]:
+    """The Mapper settings a branch count is scanned over: (intervals, overlap, eps_scale) tuples."""
+    if not scan:
+        return []
+    return list(itertools.product(scan["intervals"], scan["overlap"], scan["eps_scale"]))
 
 
 def write_stamp(path: Path, settings: dict) -> None:
@@ -111,6 +126,7 @@ def analyze_runs(jobs: list[RunJob], settings: dict, threads: int = 1) -> None:
 
 def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
     """A run's figures, and its learning graphs as pictures and offline interactive pages."""
+    from .figures.layers import run_layer_figures
     from .figures.runs import render_run_figures
     from .mapper import mapper_layer
 
@@ -122,6 +138,8 @@ def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
     jsons = [Path(mdir) / f"{layer}.json" for layer in layers]
     paths = render_run_figures(store, curve, jsons, outdir, settings["formats"], settings["dpi"],
                                settings["weight_image_epochs"])
+    if point["dataset"] in TOY_DATASETS:  # the layers' representations of the plane
+        paths += run_layer_figures(store, outdir, settings["formats"], settings["dpi"])
     for layer in layers:  # KeplerMapper's page needs its own graph object: rebuilt, same params
         mapper_layer(store, layer, mapper_params(analysis, point, layer),
                      analysis["branching"]["persistence_threshold"], None,

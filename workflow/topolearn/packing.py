@@ -129,4 +129,6 @@ def analysis_paths(results: str, run_id: str) -> dict[str, str]:
         "curve": f"{results}/branching/{run_id}.tsv",
         "events": f"{results}/branching/{run_id}.events.tsv",
         "symmetry": f"{results}/branching/{run_id}.symmetry.tsv",
+        "stability": f"{results}/stability/{run_id}.tsv",  # branch counts over a grid of Mapper settings
+        "layers": f"{results}/layers/{run_id}.tsv",  # layer representations (2-D data; empty otherwise)
     }

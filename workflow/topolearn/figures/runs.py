@@ -239,7 +239,8 @@ def image_shape(run: Run):
     info = DATASETS.get(run.params.get("dataset"))
     if info is None or run.weights[0].shape[2] != info.n_features:
         return None
-    return info.image_shape
+    # flat declared data and 2-D/3-D toy points are no images
+    return info.image_shape if len(info.image_shape) == 2 and min(info.image_shape) > 1 else None
 
 
 def snapshot_at_epochs(epochs: np.ndarray, wanted, ok: np.ndarray) -> list[int]:
