@@ -1,10 +1,9 @@
 # Sweep-level aggregation: the summary table and the InPCA embedding of every run's predictions.
-# Local rules: they only read finished stores and tables, and are cheap next to training.
+# The summary is a local rule (it only reads tables); InPCA of a large sweep is a cluster job.
 
 
 localrules:
     summary,
-    inpca,
 
 
 rule summary:
@@ -14,6 +13,11 @@ rule summary:
         branches=[f"{RESULTS}/branches/{r}.tsv" for r in RUN_IDS],
         events=[f"{RESULTS}/branching/{r}.events.tsv" for r in RUN_IDS],
         symmetry=[f"{RESULTS}/branching/{r}.symmetry.tsv" for r in RUN_IDS],
+        curves=[analysis_outputs(r)["curve"] for r in RUN_IDS],
+        stability=[analysis_outputs(r)["stability"] for r in RUN_IDS],
+        layers=[analysis_outputs(r)["layers"] for r in RUN_IDS],
+        coords=f"{RESULTS}/inpca/coords.tsv",
+        stress=f"{RESULTS}/inpca/stress.tsv",
     output:
         report(
             f"{RESULTS}/summary.tsv",
@@ -49,11 +53,12 @@ rule inpca:
     params:
         settings=CFG["inpca"],
         cache=f"{RESULTS}/inpca/cache",  # not an output: Snakemake would delete it before the job
+        runs=RUN_IDS,  # a run removed from the sweep changes the embedding although no file changed
     log:
         f"{LOGS}/inpca.log",
-    threads: 1
+    threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=8000,
         runtime=30,
     conda:
         ENV

@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 # Light modules only: the workflow is parsed before every dry run, job and status check.
-from topolearn import jobsize, packing
+from topolearn import jobsize, packing, runlock
 from topolearn.config import ConfigError, check_config_files, mapper_layers, validate_config
 from topolearn.limits import plan_line
 from topolearn.datasets import DATASETS
@@ -48,6 +48,15 @@ def store(run_id):
 
 for _msg in check_stores([store(r) for r in RUN_IDS], f"{RESULTS}/quarantine", deep=CFG["verify"] == "full"):
     logger.warning(f"topolearn: {_msg}")
+
+
+def scratch(run_id):
+    """Checkpoints, the store in progress and the run's lock: no rule declares them."""
+    return f"{RESULTS}/checkpoints/{run_id}"
+
+
+for _r in RUN_IDS:  # a registered store needs no kept copy: --forcerun then really retrains
+    runlock.release_registered(store(_r), scratch(_r))
 
 
 def run_dataset_files(run_id):

@@ -73,6 +73,7 @@ rule plot_sweep:
         outdir=lambda w, output: str(Path(output[0]).parent),
         formats=CFG["figures"]["formats"],
         dpi=CFG["figures"]["dpi"],
+        time_axis=CFG["figures"]["time_axis"],
         runs=RUN_IDS,
     log:
         f"{LOGS}/figures/sweep.log",

@@ -9,5 +9,7 @@ from topolearn.summary import make_summary  # noqa: E402
 
 with logged(snakemake.log[0], "w"):  # noqa: F821
     i = snakemake.input  # noqa: F821
-    df = make_summary(i.sweep, i.stores, i.branches, i.events, snakemake.output[0])  # noqa: F821
+    df = make_summary(i.sweep, i.stores, i.branches, i.events, snakemake.output[0], coords_tsv=i.coords,  # noqa: F821
+                      stress_tsv=i.stress, symmetry=i.symmetry, curves=i.curves, stability=i.stability,
+                      layers=i.layers)
     print(f"{len(df)} runs, {int(df['diverged'].sum())} diverged, {int(df['empty_graphs'].sum())} with empty graphs")

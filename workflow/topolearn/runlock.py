@@ -105,6 +105,17 @@ def discard_finished(scratch) -> None:
     shutil.rmtree(Path(scratch) / FINISHED, ignore_errors=True)
 
 
+def release_registered(store, scratch) -> bool:
+    """Drop the finished copy once Snakemake has registered the store (its timestamp file is inside:
+    Snakemake writes it when the job succeeded). The copy only guards a store finished behind a dead
+    Snakemake's back; after registration a rerun is deliberate (--forcerun) and must train anew.
+    Called while the workflow is parsed; whether it dropped a copy."""
+    if os.path.exists(os.path.join(store, ".snakemake_timestamp")) and os.path.isdir(os.path.join(scratch, FINISHED)):
+        discard_finished(scratch)
+        return True
+    return False
+
+
 def adopt_finished(scratch, rid: str, store_path, log) -> dict | None:
     """If scratch holds a sound finished store of `rid`, put it at `store_path`; its attrs, else None."""
     from .store import move_into_place

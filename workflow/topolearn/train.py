@@ -7,6 +7,7 @@ Only a finished store is moved to its final path. This is the reference trainer;
 trains many networks as one batched computation with the same store, checkpoint and snapshot code.
 """
 
+import functools
 import math
 import os
 import platform
@@ -25,14 +26,13 @@ from .config import normalize_point, run_id
 from .data import load_dataset
 from .datasets import dataset_info
 from .models import model_for_point, weight_layers
+from .own_datasets import dataset_fingerprint, use_config
 from .runlock import Guard, Stopped, adopt_finished, discard_finished, keep_finished, run_lock, stop_message
 from .schedule import snapshot_steps, updates_per_epoch
 from .store import create_store, finalize_store, library_versions, move_into_place, write_rows
+from .toydata import TOY_DATASETS
 
-try:  # 2-D datasets: representations of the data through the layers (issue 12), recorded at the end
-    from .representations import record as record_representations
-except ImportError:
-    record_representations = None
+from .representations import record as record_representations  # 2-D data: each layer's view of it
 
 CHECKPOINT = "checkpoint.pt"
 PARTIAL_STORE = "snapshots.zarr"
@@ -296,11 +296,20 @@ def run_attrs(point: dict, rid: str, dev: torch.device, threads: int, data: Trai
         "final_eval": final_eval, "timing": timing, "symmetry_context": symmetry_context(dev, threads)}
 
 
+@functools.lru_cache(maxsize=8)
+def data_fingerprint(name: str, data_root: str) -> dict:
+    """{path: sha256} of the files a run's data were read from: what identifies a user's own data,
+    which carries no published checksum (none for the bundled digits and the generated toy data)."""
+    if name == "digits" or name in TOY_DATASETS:
+        return {}
+    return dataset_fingerprint(name, data_root)
+
+
 def publish(scratch: Path, store_path, n_recorded: int, attrs: dict, data_root) -> None:
     """Finalize the partial store, keep a hard-linked finished copy in scratch, move it into place."""
     partial = scratch / PARTIAL_STORE
-    if record_representations is not None:
-        record_representations(zarr.open_group(str(partial), mode="r+"), attrs["params"], data_root)
+    attrs = {**attrs, "data_files": data_fingerprint(attrs["params"]["dataset"], str(use_config(data_root)))}
+    record_representations(zarr.open_group(str(partial), mode="r+"), attrs["params"], data_root)
     finalize_store(partial, n_recorded, attrs)
     keep_finished(partial, scratch)
     move_into_place(partial, store_path)
