@@ -37,17 +37,29 @@ SUMMARY_COLUMNS = ["run_id", "layer", "grid_points", "base_branches", "mode_bran
 class CellGraph:
     """A cloud compacted to cells of diameter eps * resolution and the eps-neighbour graph of the cells."""
 
-    def __init__(self, coords: np.ndarray, eps: float, resolution: float = 1e-2):
+    def __init__(self, coords: np.ndarray, eps: float, lens: np.ndarray | None = None, resolution: float = 1e-2):
         side = eps * resolution / np.sqrt(coords.shape[1])
         scaled = coords / side
         if np.isfinite(scaled).all() and np.abs(scaled).max(initial=0) < 2.0**62:
-            _, first, self.cell = np.unique(np.floor(scaled).astype(np.int64), axis=0, return_index=True,
-                                            return_inverse=True)
-            self.cell = self.cell.ravel()
+            _, first, cell = np.unique(np.floor(scaled).astype(np.int64), axis=0, return_index=True,
+                                       return_inverse=True)
+            cell = cell.ravel()
         else:
-            first, self.cell = np.arange(len(coords)), np.arange(len(coords))
-        reps = coords[first]
-        self.adj = NearestNeighbors(radius=eps).fit(reps).radius_neighbors_graph(reps, mode="connectivity").tocsr()
+            first, cell = np.arange(len(coords)), np.arange(len(coords))
+        # Cells numbered in lens order (by their smallest lens value): an interval's cells are then
+        # (nearly) a contiguous block and its edges a block of the adjacency, found by bisection.
+        low = np.full(len(first), np.inf)
+        np.minimum.at(low, cell, np.zeros(len(cell)) if lens is None else np.asarray(lens, dtype=float))
+        order = np.argsort(low, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        self.cell = rank[cell]
+        reps = coords[first[order]]
+        adj = NearestNeighbors(radius=eps).fit(reps).radius_neighbors_graph(reps, mode="connectivity").tocsr()
+        adj.sort_indices()
+        self.n = len(reps)
+        self.indptr, self.indices = adj.indptr, adj.indices.astype(np.int64)
+        self.key = np.repeat(np.arange(self.n, dtype=np.int64), np.diff(adj.indptr)) * self.n + self.indices
         self.where = np.full(len(reps), -1)  # cell -> position among the cells of the current interval
 
     def dbscan(self, points: np.ndarray, min_samples: int) -> np.ndarray:
@@ -68,14 +80,18 @@ class CellGraph:
         return label[inv.ravel()]
 
     def _edges(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Neighbour pairs (as positions in `cells`) among the given cells, self-pairs included."""
-        start, stop = self.adj.indptr[cells], self.adj.indptr[cells + 1]
+        """Neighbour pairs (as positions in `cells`) among the given cells, self-pairs included:
+        the adjacency block of rows and columns cells[0]..cells[-1], then the cells' own pairs."""
+        lo, hi = int(cells[0]), int(cells[-1]) + 1
+        rows = np.arange(lo, hi, dtype=np.int64)
+        start = np.searchsorted(self.key, rows * self.n + lo)
+        stop = np.searchsorted(self.key, rows * self.n + hi)
         n = stop - start
-        row = np.repeat(np.arange(len(cells)), n)
         at = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + np.repeat(start, n)
-        col = self.where[self.adj.indices[at]]
+        row = self.where[np.repeat(rows, n)]
+        col = self.where[self.indices[at]]
         self.where[cells] = -1
-        keep = col >= 0
+        keep = (row >= 0) & (col >= 0)
         return row[keep], col[keep]
 
 
@@ -124,7 +140,7 @@ def scan(weights: np.ndarray, epochs, base_params: dict, grid, threshold: float 
     pairs = np.column_stack([cloud.neuron, cloud.snapshot])
     rows = []
     for scale in sorted({g[2] for g in grid}):
-        cells = CellGraph(np.asarray(coords, dtype=np.float64), eps0 * scale)
+        cells = CellGraph(np.asarray(coords, dtype=np.float64), eps0 * scale, lens)
         for n, q, s in grid:
             if s != scale:
                 continue
