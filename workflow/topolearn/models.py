@@ -38,7 +38,7 @@ def init_model(model: nn.Module, init: str, *, seed: int, activation: str | None
                std: float | None = None, noise: float = 0.0) -> nn.Module:
     """Initialise every weight with `init`, biases with zeros, then add N(0, noise^2) to all.
 
-    zero: all zeros (hidden neurons stay identical in exact arithmetic; see README).
+    zero: all zeros (hidden neurons stay identical in exact arithmetic; see docs/learning_graphs.md).
     normal: N(0, std^2) (the paper's "tiny" init is std 1e-6).
     kaiming / xavier: normal variants with the activation's gain; orthogonal: gain 1, so rows
     (or columns, whichever are fewer) are orthonormal.

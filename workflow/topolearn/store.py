@@ -1,4 +1,4 @@
-"""The snapshot store: one zarr v3 group per run (the contract is written down in README.md).
+"""The snapshot store: one zarr v3 group per run (the contract is written down in docs/store.md).
 
 Writers fill a store under a scratch path and move it into place only once it is complete;
 readers go through `open_store`, which refuses incomplete or damaged stores.

@@ -1,6 +1,6 @@
 """The sweep summary table (results/summary.tsv): one row per run, typed columns.
 
-Column contract (README "Figures and report"): `run_id`, every point field, the run's final
+Column contract (docs/tables.md "summary.tsv"): `run_id`, every point field, the run's final
 metrics and flags (RUN_COLUMNS), then per layer i the learning-graph metrics as
 `layer{i}_{metric}` (LAYER_METRICS). Layers a run does not have are NA. `read_summary` gives the
 same dtypes back from the file.
