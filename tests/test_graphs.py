@@ -130,6 +130,21 @@ def test_branch_table_contract(tmp_path):
     assert "NA" in (tmp_path / "b.tsv").read_text()
 
 
+def test_branch_table_sets_the_mapper_date_beside_the_curves_first_event(tmp_path):
+    metrics = {"nodes": 5, "edges": 4, "components": 1, "cycles": 0, "leaves": 2, "branch_points": 1,
+               "branches": 2, "final_branches": 2, "first_branch_epoch": 36.0, "first_branch_epoch_nodes": 18.0}
+    doc = {"run_id": "0123456789ab", "layer": "layer0", "layer_index": 0, "n_neurons": 4, "n_snapshots": 9,
+           "eps": 0.5, "empty": False, "metrics": metrics}
+    (tmp_path / "layer0.json").write_text(json.dumps(doc))
+    curve = pd.DataFrame({"layer": ["layer0"] * 4 + ["layer1"], "snapshot": [0, 1, 2, 3, 0],
+                          "epoch": [0.0, 35.0, 35.5, 50.0, 0.0], "event": ["", "branching", "", "branching", ""]})
+    curve.to_csv(tmp_path / "curve.tsv", sep="\t", index=False)
+    write_branch_table([tmp_path / "layer0.json"], tmp_path / "b.tsv", curve_tsv=tmp_path / "curve.tsv")
+    row = pd.read_csv(tmp_path / "b.tsv", sep="\t").iloc[0]
+    assert (row.first_branch_epoch, row.first_branch_epoch_nodes) == (36.0, 18.0)
+    assert (row.curve_first_event_epoch, row.first_branch_lag) == (35.0, 1.0)  # the first event, not the later one
+
+
 @pytest.mark.parametrize("threshold", [0.0, 0.3])
 def test_bars_partition_the_nodes(threshold):
     epochs, edges = y_graph(bud=True)
