@@ -104,6 +104,7 @@ def figure_job_inputs(members):
         "stores": [store(r) for r in members],
         "mappers": [mapper_dir(r) for r in members],
         "curves": [analysis_outputs(r)["curve"] for r in members],
+        "stabilities": [analysis_outputs(r)["stability"] for r in members],
     }
 
 

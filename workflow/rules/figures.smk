@@ -37,6 +37,7 @@ rule plot_run:
         stores=store("{run_id}"),
         mappers=mapper_dir("{run_id}"),
         curves=analysis_outputs("{run_id}")["curve"],
+        stabilities=analysis_outputs("{run_id}")["stability"],
     output:
         report(
             directory(run_figures_dir("{run_id}")),

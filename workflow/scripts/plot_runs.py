@@ -10,5 +10,5 @@ from topolearn.logutil import logged  # noqa: E402
 sm = snakemake  # noqa: F821
 i, p = sm.input, sm.params
 with logged(sm.log[0], mode="w"):
-    plot_runs(list(i.stores), list(i.mappers), list(i.curves), list(sm.output), dict(p.settings), dict(p.analysis),
+    plot_runs(list(i.stores), list(i.mappers), list(i.curves), list(i.stabilities), list(sm.output), dict(p.settings), dict(p.analysis),
               threads=sm.threads)

@@ -6,7 +6,6 @@ as alone: its learning graphs (JSON), branch table, branching curve, events and 
 then a stamp with the settings used (topolearn.packing.analysis_done reads it).
 """
 
-import itertools
 import json
 import logging
 import traceback
@@ -18,6 +17,7 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from .config import mapper_layers, mapper_params
+from .cover import scan_grid
 from .packing import STAMP, analysis_paths, fingerprint
 from .storecheck import root_attrs
 from .toydata import TOY_DATASETS
@@ -66,22 +66,16 @@ def analyze_run(job: RunJob, settings: dict) -> str:
         jsons.append(mdir / f"{layer}.json")
         mapper_layer(job.store, layer, mapper_params(settings, point, layer), br["persistence_threshold"],
                      jsons[-1], None, None, run_id=job.run_id)
-    write_branch_table(jsons, job.outputs["branches"])
     run_branching(job.store, layers, job.run_id, br["group_threshold"], br["accuracy_jump"],
                   job.outputs["curve"], job.outputs["events"], job.outputs["symmetry"])
+    # after the curve: the table sets each layer's Mapper split date beside the curve's first event
+    write_branch_table(jsons, job.outputs["branches"], curve_tsv=job.outputs["curve"])
     run_scan(job.store, layers, {layer: mapper_params(settings, point, layer) for layer in layers},
              job.outputs["stability"], scan_grid(settings["mapper"].get("scan")), br["persistence_threshold"],
              run_id=job.run_id)
     analyze_run_layers(job.store, job.outputs["layers"])  # an empty table unless the data are 2-D
     write_stamp(mdir / STAMP, settings)
     return f"{job.run_id}: {len(layers)} layer(s) analysed"
-
-
-def scan_grid(scan) -> list[tuple]:
-    """The Mapper settings a branch count is scanned over: (intervals, overlap, eps_scale) tuples."""
-    if not scan:
-        return []
-    return list(itertools.product(scan["intervals"], scan["overlap"], scan["eps_scale"]))
 
 
 def write_stamp(path: Path, settings: dict) -> None:
@@ -130,14 +124,14 @@ def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
     from .figures.runs import render_run_figures
     from .mapper import mapper_layer
 
-    store, mdir, curve, outdir = item
+    store, mdir, curve, stability, outdir = item
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     point = _point(store)
     layers = mapper_layers(analysis, point)
     jsons = [Path(mdir) / f"{layer}.json" for layer in layers]
     paths = render_run_figures(store, curve, jsons, outdir, settings["formats"], settings["dpi"],
-                               settings["weight_image_epochs"])
+                               settings["weight_image_epochs"], stability_tsv=stability)
     if point["dataset"] in TOY_DATASETS:  # the layers' representations of the plane
         paths += run_layer_figures(store, outdir, settings["formats"], settings["dpi"])
     for layer in layers:  # KeplerMapper's page needs its own graph object: rebuilt, same params
@@ -149,6 +143,6 @@ def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
     return f"{Path(store).parent.name}: {len(paths)} figure file(s), {len(layers)} learning graph page(s)"
 
 
-def plot_runs(stores, mappers, curves, outdirs, settings: dict, analysis: dict, threads: int = 1) -> None:
-    items = list(zip(stores, mappers, curves, outdirs))
+def plot_runs(stores, mappers, curves, stabilities, outdirs, settings: dict, analysis: dict, threads: int = 1) -> None:
+    items = list(zip(stores, mappers, curves, stabilities, outdirs))
     run_parallel(plot_run, items, (settings, analysis), threads, [Path(s).parent.name for s in stores])

@@ -59,6 +59,10 @@ LAYER_METRICS = {
     "scan_share": "float64",  # its share of the grid, and the range of counts
     "scan_min": "Int64",
     "scan_max": "Int64",
+    "separability": "float64",  # layer representations of 2-D data (layers.py), final snapshot
+    "b0": "float64",
+    "b1": "float64",
+    "folded_fraction": "float64",
 }
 LAYER_COLUMN = re.compile(r"^layer(\d+)_(\w+)$")
 
@@ -135,10 +139,11 @@ def _first_jumps(events_tsv) -> dict:
 
 
 def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv=None,
-                  stress_tsv=None, symmetry=(), curves=(), stability=()) -> pd.DataFrame:
+                  stress_tsv=None, symmetry=(), curves=(), stability=(), layers=()) -> pd.DataFrame:
     """One row per run of the sweep table; stores/branch tables are matched by run id (path); with
     InPCA's coords.tsv (and stress.tsv), the InPCA and progress columns; with the runs' symmetry
-    tables, branching curves and stability scans, their columns (baselines.layer_columns)."""
+    tables, branching curves and stability scans, their columns (baselines.layer_columns); with the
+    layer tables of 2-D runs, each layer's final separability, Betti numbers and folds."""
     sweep = read_sweep_table(sweep_tsv)
     by_run = {Path(s).parent.name: run_row(s) for s in stores}
     events = {Path(e).name.split(".")[0]: e for e in (events_tsvs or [])}
@@ -154,6 +159,11 @@ def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv
 
     for rid, cols in layer_columns(symmetry or (), curves or (), stability or ()).items():
         by_run.setdefault(rid, {}).update(cols)
+    if layers:
+        from .layers import summary_columns
+
+        for t in layers:
+            by_run.setdefault(Path(t).stem, {}).update(summary_columns(t))
     rows = []
     for _, p in sweep.iterrows():
         extra = by_run.get(p["run_id"], {})
@@ -215,9 +225,9 @@ def summary_long(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def make_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, out, coords_tsv=None, stress_tsv=None,
-                 symmetry=(), curves=(), stability=()) -> pd.DataFrame:
+                 symmetry=(), curves=(), stability=(), layers=()) -> pd.DataFrame:
     """The rule's entry point: build and write results/summary.tsv."""
     df = build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, coords_tsv, stress_tsv, symmetry, curves,
-                       stability)
+                       stability, layers)
     write_summary(df, out)
     return df
