@@ -1,4 +1,4 @@
-"""Helpers of the SLURM and fault tests: running Snakemake, a two-point reference sweep run once
+"""Helpers of the SLURM and fault tests: running Snakemake, a three-point reference sweep run once
 per session, the local SLURM cluster, and bitwise store comparison."""
 
 import copy
@@ -15,6 +15,7 @@ import yaml
 import zarr
 
 from topolearn.config import validate_config
+from topolearn.packing import analysis_paths, form_packs, group_id
 from topolearn.store import read_all_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,17 +23,20 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 SETUP = ROOT / ".ci" / "slurm" / "setup.sh"
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}  # local runs: no job id
 
-# Two points over tests/configs/tiny.yaml's net (digits, 64-8-10, sigmoid, sgd):
-#   slow: 30 epochs x 23 updates, 40 snapshots, a checkpoint every 4: seconds of training, long
-#         enough to cancel a job between its first checkpoint and its end;
-#   diverging: relu with lr 1e15 overflows at update 2 (log-spaced snapshots record updates 0, 1).
+# Three points over tests/configs/tiny.yaml's net (digits, 64-8-10, sigmoid, sgd):
+#   slow (the base point) and its pack mate (seed 2, lr 0.25): one pack of two networks, 30 epochs
+#         x 23 updates, 40 snapshots, a checkpoint every 4: seconds of training, long enough to
+#         cancel the pack's job between its first checkpoint and its end;
+#   diverging: relu with lr 1e15 overflows at update 2 (log-spaced snapshots record updates 0, 1);
+#         another activation and schedule, so a pack of its own.
 SWEEP = {
     "checkpoint_every": 4,
     "sweep": {
         "base": {"dataset": "digits", "depth": 1, "width": 8, "activation": "sigmoid", "optimizer": "sgd",
                  "init": "normal", "lr": 0.5, "batch_size": 64, "epochs": 30, "snapshots": 40,
                  "probe_size": 50, "seed": 1},
-        "points": [{"activation": "relu", "init": "kaiming", "lr": 1.0e15, "epochs": 4, "snapshots": 12,
+        "points": [{"seed": 2, "lr": 0.25},
+                   {"activation": "relu", "init": "kaiming", "lr": 1.0e15, "epochs": 4, "snapshots": 12,
                     "snapshot_spacing": "log"}],
     },
     "mapper": {"layers": ["output"], "defaults": {"pca": 5, "intervals": 6, "eps": "auto", "min_samples": 2}},
@@ -45,10 +49,27 @@ def points(cfg: dict) -> dict:
 
 
 def slow_and_diverging(cfg=SWEEP) -> tuple[str, str]:
+    """The base point (the slow one the SLURM test cancels) and the diverging one."""
     pts = points(cfg)
-    (slow,) = [r for r, p in pts.items() if p["lr"] < 1]
+    (slow,) = [r for r, p in pts.items() if p["lr"] == 0.5]
     (div,) = [r for r, p in pts.items() if p["lr"] > 1]
     return slow, div
+
+
+def packs(cfg=SWEEP) -> list[list[str]]:
+    """The training packs of a fresh sweep (every run pending), as the workflow forms them."""
+    valid = validate_config(copy.deepcopy(cfg))
+    return form_packs(valid["points"], list(valid["points"]), valid["pack_size"])
+
+
+def pack_of(rid: str, cfg=SWEEP) -> list[str]:
+    (pack,) = [p for p in packs(cfg) if rid in p]
+    return pack
+
+
+def pack_rule(rid: str, cfg=SWEEP) -> str:
+    """Name of the rule that trains `rid` in a fresh sweep (topolearn.packing.group_id of its pack)."""
+    return f"train_pack_{group_id(pack_of(rid, cfg))}"
 
 
 def write_config(workdir: Path, cfg: dict) -> Path:
@@ -87,7 +108,7 @@ def has_analysis() -> bool:
     defined = set()
     for smk_file in (ROOT / "workflow" / "rules").glob("*.smk"):
         defined |= set(re.findall(r"^rule (\w+):", smk_file.read_text(), flags=re.M))
-    return {"mapper", "analyze_run"} <= defined
+    return "analyze_run" in defined
 
 
 def targets(cfg: dict, analysis: bool) -> list[str]:
@@ -97,15 +118,17 @@ def targets(cfg: dict, analysis: bool) -> list[str]:
     return ["results/sweep.tsv"] + [f"results/runs/{r}/snapshots.zarr" for r in sorted(points(cfg))]
 
 
+def analysis_files(cfg: dict) -> list[str]:
+    """Every run's analysis products (tables; the learning graphs are checked file by file)."""
+    return [p for r in sorted(points(cfg)) for k, p in analysis_paths("results", r).items() if k != "mapper"]
+
+
 def cluster_targets(cfg: dict) -> list[str]:
-    """Stores, sweep table and, when the rules exist, the analysis job SLURM runs after training
-    (the output layer's Mapper graph) of the diverging run: it runs while the slow run's retry
-    trains, so it costs no extra round of SLURM status checks."""
+    """Stores, sweep table and, when the rules exist, every run's analysis: one SLURM job per
+    analysis batch (a pack's runs are analysed together as soon as it is trained)."""
     out = targets(cfg, analysis=False)
     if has_analysis():
-        _, div = slow_and_diverging(cfg)
-        depth = points(cfg)[div]["depth"]
-        out += [f"results/mapper/{div}/layer{depth}.json"]
+        out += analysis_files(cfg)
     return out
 
 
@@ -194,21 +217,21 @@ FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "2"]
 _SLURM_RUN: dict = {}
 
 
-def _running_train_job(rid: str) -> str | None:
-    """SLURM id of the running training job of run `rid` (the plugin tags jobs by rule and wildcards)."""
+def _running_job(rule: str) -> str | None:
+    """SLURM id of the running job of `rule` (the plugin's comment: rule_<rule>, no wildcards here)."""
     res = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k"], capture_output=True, text=True)
     for line in res.stdout.splitlines():
         job_id, comment = line.split("|", 1)
-        if "train" in comment and rid in comment:
+        if comment == f"rule_{rule}":
             return job_id
     return None
 
 
 def slurm_sweep_run(tmp_path_factory) -> dict:
-    """The sweep through profiles/slurm on the local SLURM, run once per session. The slow point's
-    training job is cancelled (scancel) right after its first checkpoint: the profile's retries
-    must resubmit it and the job must resume. Returns the folder, Snakemake's output and the id of
-    the cancelled job."""
+    """The sweep through profiles/slurm on the local SLURM, run once per session. The training job
+    of the slow point's pack is cancelled (scancel) once every network of the pack has written its
+    first checkpoint: the profile's retries must resubmit it and the pack must resume. Returns the
+    folder, Snakemake's output, the id of the cancelled job, the slow run, its pack and rule."""
     if _SLURM_RUN:
         return _SLURM_RUN
     start_slurm()
@@ -216,15 +239,16 @@ def slurm_sweep_run(tmp_path_factory) -> dict:
     wd = tmp_path_factory.mktemp("slurm")
     write_config(wd, SWEEP)
     slow, _ = slow_and_diverging()
-    checkpoint = wd / "results" / "checkpoints" / slow / "checkpoint.pt"
+    pack, rule = pack_of(slow), pack_rule(slow)
+    checkpoints = [wd / "results" / "checkpoints" / r / "checkpoint.pt" for r in pack]
     log = open(wd / "snakemake.out", "w+")
     proc = subprocess.Popen(smk_cmd(wd, cluster_targets(SWEEP), "slurm", FAST_STATUS),
                             stdout=log, stderr=subprocess.STDOUT, text=True)
     cancelled = None
     deadline = time.monotonic() + 300
     while proc.poll() is None and cancelled is None and time.monotonic() < deadline:
-        if checkpoint.is_file():
-            cancelled = _running_train_job(slow)
+        if all(c.is_file() for c in checkpoints):
+            cancelled = _running_job(rule)
             if cancelled:
                 subprocess.run(["scancel", cancelled], check=True)
         time.sleep(0.1)
@@ -237,6 +261,6 @@ def slurm_sweep_run(tmp_path_factory) -> dict:
     log.seek(0)
     out = log.read()
     assert proc.returncode == 0, out[-8000:]
-    assert cancelled, "the slow training job ended before it could be cancelled after its first checkpoint"
-    _SLURM_RUN.update(wd=wd, out=out, cancelled=cancelled, slow=slow)
+    assert cancelled, "the slow pack's training job ended before it could be cancelled after its first checkpoint"
+    _SLURM_RUN.update(wd=wd, out=out, cancelled=cancelled, slow=slow, pack=pack, rule=rule)
     return _SLURM_RUN

@@ -1,23 +1,28 @@
 """The sweep dispatched to a real (local, single-node) SLURM through profiles/slurm.
 
-Every training job must run as a SLURM job (its store records SLURM_JOB_ID, and SLURM knows that
-job as this run's training job) and the stores must equal a local run's bit for bit. The same run
-serves tests/test_faults.py, which cancels one of its jobs (see clusterutil.slurm_sweep_run).
+A training pack is one SLURM job that writes every store of the pack (each records that job's id,
+and SLURM knows the job by the pack's rule); an analysis batch is one SLURM job too. The stores and
+the analysis products equal a local run's bit for bit, and a cancelled pack resumes every network
+from its own checkpoint. The same run serves tests/test_faults.py (see clusterutil.slurm_sweep_run).
 """
+
+import re
 
 import pytest
 
 from clusterutil import (
     SWEEP,
+    analysis_files,
     assert_stores_equal,
     attrs,
-    cluster_targets,
+    packs,
     points,
     reference_run,
     slurm_job,
     slurm_sweep_run,
     store_path,
 )
+from topolearn.packing import group_id
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -27,18 +32,35 @@ def slurm_run(tmp_path_factory):
     return slurm_sweep_run(tmp_path_factory)
 
 
-def test_every_training_job_ran_as_a_slurm_job(slurm_run):
-    wd, out = slurm_run["wd"], slurm_run["out"]
-    assert "submitted with SLURM jobid" in out
-    for rid in points(SWEEP):
-        job_id = attrs(store_path(wd, rid))["slurm_job_id"]
-        assert job_id and job_id.isdigit(), f"run {rid} did not record a SLURM job id"
+def submitted(out: str) -> list[tuple[str, str]]:
+    """(rule, SLURM job id) of every submission Snakemake announced."""
+    return re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/", out)
+
+
+def test_the_sweep_has_a_real_pack():
+    assert max(len(p) for p in packs()) >= 2 and len(packs()) >= 2
+
+
+def test_a_pack_is_one_slurm_job_that_writes_all_its_stores(slurm_run):
+    wd = slurm_run["wd"]
+    for pack in packs():
+        rule = f"train_pack_{group_id(pack)}"
+        (job_id,) = {attrs(store_path(wd, r))["slurm_job_id"] for r in pack}  # one job, every store
+        assert job_id and job_id.isdigit(), f"pack {pack} did not record a SLURM job id"
         job = slurm_job(job_id)
-        assert job["JobState"] == "COMPLETED"
-        assert "train" in job["Comment"] and rid in job["Comment"], job["Comment"]  # the plugin's rule/wildcards tag
+        assert job["JobState"] == "COMPLETED" and job["Comment"] == f"rule_{rule}", job
         assert job["WorkDir"] == str(wd)
-        log = wd / ".snakemake" / "slurm_logs" / "rule_train" / rid / f"{job_id}.log"
+        log = wd / ".snakemake" / "slurm_logs" / f"rule_{rule}" / f"{job_id}.log"
         assert log.is_file(), sorted(p.relative_to(wd) for p in (wd / ".snakemake" / "slurm_logs").rglob("*"))
+
+
+def test_jobs_are_packs_and_batches_not_runs(slurm_run):
+    """One submission per pack (plus the cancelled pack's retry) and per analysis batch; no per-run
+    job; the sweep table stays on the submit host."""
+    jobs = submitted(slurm_run["out"])
+    expected = sorted([f"train_pack_{group_id(p)}" for p in packs()] + [slurm_run["rule"]]
+                      + [f"analyze_batch_{group_id(p)}" for p in packs()])
+    assert sorted(rule for _, rule in jobs) == expected, jobs
 
 
 def test_slurm_stores_equal_a_local_run(slurm_run, tmp_path_factory):
@@ -48,8 +70,24 @@ def test_slurm_stores_equal_a_local_run(slurm_run, tmp_path_factory):
         assert_stores_equal(store_path(slurm_run["wd"], rid), store_path(ref, rid))
 
 
-def test_analysis_jobs_on_slurm_equal_the_local_ones(slurm_run, tmp_path_factory):
-    ref = reference_run(tmp_path_factory)
-    for target in cluster_targets(SWEEP):
-        if not target.endswith(".zarr"):
-            assert (slurm_run["wd"] / target).read_bytes() == (ref / target).read_bytes(), target
+def test_cancelled_pack_resumes_every_network_from_its_checkpoint(slurm_run):
+    wd, cancelled, pack, rule = slurm_run["wd"], slurm_run["cancelled"], slurm_run["pack"], slurm_run["rule"]
+    job = slurm_job(cancelled)
+    assert job["JobState"] == "CANCELLED" and job["Comment"] == f"rule_{rule}"
+    log = (wd / "results" / "logs" / "train" / f"pack_{group_id(pack)}.log").read_text()
+    for rid in pack:
+        final = attrs(store_path(wd, rid))
+        assert final["slurm_job_id"] != cancelled
+        assert final["resumed_from"] and all(step > 0 for step in final["resumed_from"]), final["resumed_from"]
+        assert f"resuming {rid} from step {final['resumed_from'][0]}" in log
+        assert not (wd / "results" / "checkpoints" / rid / "checkpoint.pt").exists()  # dropped once published
+
+
+def test_analysis_batches_on_slurm_equal_the_local_ones(slurm_run, tmp_path_factory):
+    ref, wd = reference_run(tmp_path_factory), slurm_run["wd"]
+    for target in analysis_files(SWEEP):
+        assert (wd / target).read_bytes() == (ref / target).read_bytes(), target
+    for rid in points(SWEEP):  # the learning graphs and the analysis stamp, file by file
+        mapper = sorted(p.relative_to(wd) for p in (wd / "results" / "mapper" / rid).iterdir()
+                        if p.name != ".snakemake_timestamp")
+        assert mapper and all((wd / p).read_bytes() == (ref / p).read_bytes() for p in mapper), mapper
