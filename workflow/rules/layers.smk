@@ -23,7 +23,7 @@ rule layers_sweep:
     output:
         for_report(LAYER_SWEEP_FIGURES, category="Layers"),
     params:
-        outdir=f"{RESULTS}/figures/layers",
+        outdir=lambda w, output: str(Path(output[0]).parent),
         formats=CFG["figures"]["formats"],
         dpi=CFG["figures"]["dpi"],
     log:
