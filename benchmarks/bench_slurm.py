@@ -1,16 +1,19 @@
-"""Per-job overhead of dispatching through SLURM (profiles/slurm) versus the local executor.
+"""SLURM jobs per sweep point with packed training and batched analysis (profiles/slurm).
 
-Runs a Snakefile of trivial jobs twice, with the local executor and with the SLURM profile, on the
-local single-node SLURM of .ci/slurm/setup.sh (skipped, exit 0, when `sinfo` finds no cluster):
-  chain   N jobs each waiting for the previous: latency per job (submit, start the job step's
-          Snakemake, status check), the cost every dependent step of a workflow pays;
-  fan-out N independent jobs: what a sweep of N training jobs pays in total.
-Overhead per job = (SLURM wall time - local wall time) / N.
+1. Plan: a dry run (-n) of a --plan-points sweep (default 1,000, the default architecture of
+   bench_sweep.py: digits 64-32-32-10, init x lr x seed, default pack_size and analysis_batch)
+   under the SLURM profile: jobs it would submit to SLURM (packs, analysis and figure batches)
+   and jobs it keeps on the submit host (sweep table, summary, InPCA, sweep figures). No cluster needed.
+2. Run (when `sinfo` finds a cluster, e.g. .ci/slurm/setup.sh): a --points sweep (default 64) of
+   tiny nets through rule all on the local SLURM, pack_size and analysis_batch 16: SLURM jobs
+   submitted, wall time, and jobs per point (one job per point would be >= 2: train + analysis).
 
-Usage: .venv/bin/python benchmarks/bench_slurm.py [--jobs 6]
+Usage: .venv/bin/python benchmarks/bench_slurm.py [--points 64] [--plan-points 1000] [--no-run]
 """
 
 import argparse
+import math
+import re
 import shutil
 import subprocess
 import sys
@@ -18,62 +21,101 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-
-SNAKEFILE = """
-N = {n}
-rule chain:
-    input: lambda w: [] if int(w.i) == 0 else [f"chain/{{int(w.i) - 1}}.txt"]
-    output: "chain/{{i}}.txt"
-    threads: 1
-    resources: mem_mb=100, runtime=5
-    shell: "printenv SLURM_JOB_ID > {{output}} || echo local > {{output}}"
-rule fan:
-    output: "fan/{{i}}.txt"
-    threads: 1
-    resources: mem_mb=100, runtime=5
-    shell: "printenv SLURM_JOB_ID > {{output}} || echo local > {{output}}"
-"""
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_sweep import sweep_config  # noqa: E402  the 1,000-point sweep of the end-to-end benchmark
 
 
-def run(workdir: Path, targets: list[str], slurm: bool) -> float:
-    cmd = [SNAKEMAKE, "-s", str(workdir / "Snakefile"), "--directory", str(workdir), *targets]
-    if slurm:  # the project's profile; first status check after 2 s instead of the profile's 20 s
-        cmd += ["--workflow-profile", str(ROOT / "profiles" / "slurm"),
-                "--slurm-init-seconds-before-status-checks", "2"]
-    else:
-        cmd += ["--cores", "2"]
+def tiny_config(n_points: int) -> dict:
+    """n_points tiny digits nets (64-8-10, 2 epochs), lr x seed: one pack key, cut into packs of 16."""
+    lrs = [0.1, 0.2, 0.4, 0.8]
+    points = [{"lr": lr, "seed": s} for s in range(math.ceil(n_points / len(lrs))) for lr in lrs][:n_points]
+    base = {"dataset": "digits", "depth": 1, "width": 8, "batch_size": 64, "epochs": 2, "snapshots": 6,
+            "probe_size": 50}
+    return {"results": "results", "checkpoint_every": 3, "pack_size": 16, "analysis_batch": 16,
+            "sweep": {"base": base, "points": points},
+            "mapper": {"layers": ["output"], "defaults": {"pca": 5, "intervals": 6}},
+            "figures": {"formats": ["png"], "dpi": 50, "runs": 2}}
+
+
+def snakemake(workdir: Path, cfg: dict, *args, timeout=900) -> tuple[float, str]:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [SNAKEMAKE, *args, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), "--workflow-profile",
+           str(ROOT / "profiles" / "slurm"), "--slurm-init-seconds-before-status-checks", "2",
+           "--configfile", str(workdir / "config.yaml")]
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - t0
+    out = res.stdout + res.stderr
     if res.returncode != 0:
-        sys.exit(f"{'slurm' if slurm else 'local'} run failed:\n{res.stderr[-4000:]}")
-    return time.perf_counter() - t0
+        sys.exit(f"bench_slurm: snakemake {' '.join(args)} failed:\n{out[-4000:]}")
+    return wall, out
+
+
+def local_rules() -> set[str]:
+    """Rules the workflow runs on the submit host (its `localrules:` lists; `all` only collects)."""
+    names = {"all"}
+    for smk in (ROOT / "workflow" / "rules").glob("*.smk"):
+        for block in re.findall(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", smk.read_text(), flags=re.M):
+            names |= set(re.findall(r"\w+", block))
+    return names
+
+
+def planned(out: str) -> tuple[dict, dict]:
+    """{rule kind: count} of the SLURM jobs and of the local jobs a dry run lists (a dry run does
+    not mark local rules, so they come from the rule files)."""
+    kind = lambda rule: re.sub(r"_[0-9a-f]{10}$", "_<id>", rule)  # noqa: E731
+    remote, local, local_names = {}, {}, local_rules()
+    for rule in re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M):
+        d = local if rule in local_names else remote
+        d[kind(rule)] = d.get(kind(rule), 0) + 1
+    return remote, local
+
+
+def plan(n_points: int, tmp: Path) -> None:
+    wd = tmp / "plan"
+    wd.mkdir()
+    wall, out = snakemake(wd, sweep_config(n_points, epochs=60), "-n")
+    remote, local = planned(out)
+    n = sum(remote.values())
+    print(f"plan   : {n_points} points -> {n} SLURM jobs ({', '.join(f'{v} {k}' for k, v in remote.items())}) "
+          f"+ {sum(local.values())} local ({', '.join(local)}); {n / n_points:.3f} SLURM jobs per point; "
+          f"dry run {wall:.1f} s", flush=True)
+
+
+def run(n_points: int, tmp: Path) -> None:
+    wd = tmp / "run"
+    wd.mkdir()
+    wall, out = snakemake(wd, tiny_config(n_points), "all")
+    submitted = re.findall(r"submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/rule_(\w+)/", out)
+    kinds = {}
+    for rule in submitted:
+        k = re.sub(r"_[0-9a-f]{10}$", "_<id>", rule)
+        kinds[k] = kinds.get(k, 0) + 1
+    local = len(re.findall(r"^localrule \w+:", out, flags=re.M))
+    print(f"run    : {n_points} points on the local SLURM -> {len(submitted)} SLURM jobs "
+          f"({', '.join(f'{v} {k}' for k, v in kinds.items())}) + {local} local; "
+          f"{len(submitted) / n_points:.3f} SLURM jobs per point (one job per run and step: >= 2); "
+          f"wall {wall:.0f} s ({wall / n_points:.2f} s per point)", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jobs", type=int, default=6)
-    n = ap.parse_args().jobs
-    if shutil.which("sinfo") is None or subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
-        print("bench_slurm: no SLURM cluster reachable (run .ci/slurm/setup.sh as root); skipped")
-        return
-    cases = {"chain": [f"chain/{n - 1}.txt"], "fan-out": [f"fan/{i}.txt" for i in range(n)]}
-    times = {}
+    ap.add_argument("--points", type=int, default=64, help="points of the real run on the local SLURM")
+    ap.add_argument("--plan-points", type=int, default=1000, help="points of the dry run")
+    ap.add_argument("--no-run", action="store_true", help="dry run only")
+    args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_slurm_") as tmp:
-        for mode in ("local", "slurm"):
-            wd = Path(tmp) / mode
-            wd.mkdir()
-            (wd / "Snakefile").write_text(SNAKEFILE.format(n=n))
-            for case, targets in cases.items():
-                times[mode, case] = run(wd, targets, slurm=mode == "slurm")
-            job_ids = {p.read_text().strip() for p in wd.rglob("*.txt")}
-            if mode == "slurm" and "local" in job_ids:
-                sys.exit("a job of the SLURM run did not run under SLURM")
-    for case in cases:
-        local, slurm = times["local", case], times["slurm", case]
-        print(f"{case:8s}: {n} jobs, local {local:6.1f} s, slurm {slurm:6.1f} s, "
-              f"overhead per job {(slurm - local) / n:5.2f} s (slurm/local {slurm / local:.1f})")
+        plan(args.plan_points, Path(tmp))
+        if args.no_run:
+            return
+        if shutil.which("sinfo") is None or subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
+            print("run    : no SLURM cluster reachable (run .ci/slurm/setup.sh as root); skipped")
+            return
+        run(args.points, Path(tmp))
 
 
 if __name__ == "__main__":
