@@ -34,7 +34,7 @@ def tiny_config(n_points: int) -> dict:
     lrs = [0.1, 0.2, 0.4, 0.8]
     points = [{"lr": lr, "seed": s} for s in range(math.ceil(n_points / len(lrs))) for lr in lrs][:n_points]
     base = {"dataset": "digits", "depth": 1, "width": 8, "batch_size": 64, "epochs": 2, "snapshots": 6,
-            "probe_size": 50}
+            "probe_size": 50, **points[0]}  # the base is a point too: make it the first
     return {"results": "results", "checkpoint_every": 3, "pack_size": 16, "analysis_batch": 16,
             "sweep": {"base": base, "points": points},
             "mapper": {"layers": ["output"], "defaults": {"pca": 5, "intervals": 6}},
