@@ -52,35 +52,3 @@ def test_records_are_written_once(tmp_path):
     before = path.stat().st_mtime_ns
     save_groups([PACK], tmp_path)
     assert path.stat().st_mtime_ns == before and not list(tmp_path.glob("*.tmp"))
-
-
-SNAKEFILE = """
-import sys
-sys.path.insert(0, {workflow!r})
-from topolearn import jobgroups
-rule train_pack_abc:
-    output: "a.txt", "b.txt"
-    threads: 1
-    resources: mem_mb=1234, runtime=10
-    shell: "touch {{output}}"
-rule train:
-    output: "{{x}}.solo"
-    threads: 1
-    resources: mem_mb=1234, runtime=10
-    shell: "touch {{output}}"
-jobgroups.inherit_resources(workflow)
-"""
-
-
-def test_packs_take_the_resources_set_for_train(tmp_path):
-    """`set-resources: train: ...` (a profile, or --set-resources) reaches every train_pack_<id>;
-    a setting for the pack rule by its own name wins."""
-    root = Path(__file__).resolve().parents[1]
-    (tmp_path / "Snakefile").write_text(SNAKEFILE.format(workflow=str(root / "workflow")))
-    cmd = [str(Path(sys.executable).parent / "snakemake"), "-n", "a.txt", "--cores", "2", "-d", str(tmp_path),
-           "-s", str(tmp_path / "Snakefile"), "--set-resources", "train:runtime=7", "train:slurm_partition=gpu",
-           "train:mem_mb=5000", "train_pack_abc:mem_mb=77", "--set-threads", "train=2"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr[-3000:]
-    job = res.stdout.split("rule train_pack_abc:", 1)[1]
-    assert "threads: 2" in job and "runtime=7" in job and "slurm_partition=gpu" in job and "mem_mb=77," in job, job

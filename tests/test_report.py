@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fake_results import write_run
+from smkutil import jobs_in, rules, runs_of
 
 from topolearn.config import load_config_file
 from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES
@@ -23,7 +24,7 @@ from topolearn.sweep import write_sweep_table
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-OWN_RULES = {"analyze_run", "summary", "inpca", "plot_sweep", "all"}
+OWN_RULES = {"analyze_batch", "plot_runs", "summary", "inpca", "plot_sweep", "all"}
 
 
 def smk(workdir, configfile, *args):
@@ -32,17 +33,11 @@ def smk(workdir, configfile, *args):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
-def planned(workdir, configfile) -> list[tuple[str, str | None]]:
-    """(rule, run_id wildcard or None) of every job a dry run plans."""
+def planned(workdir, configfile) -> list[tuple[str, dict, list[str]]]:
+    """(rule, wildcards, outputs) of every job a dry run plans."""
     res = smk(workdir, configfile, "-n")
     assert res.returncode == 0, res.stderr[-3000:]
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", res.stdout + "\n" + res.stderr):
-        m = re.match(r"(?:local)?rule (\w+):", block)
-        if m:
-            wc = re.search(r"wildcards: .*?run_id=([0-9a-f]{12})", block)
-            jobs.append((m.group(1), wc.group(1) if wc else None))
-    return jobs
+    return jobs_in(res.stdout + "\n" + res.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +49,7 @@ def finished(tmp_path_factory):
     for i, (rid, p) in enumerate(sorted(points.items())):
         write_run(wd / "results", p, seed=i, diverge_at=5 if i == 1 else None)
     write_sweep_table(points, wd / "results" / "sweep.tsv")
-    assert {rule for rule, _ in planned(wd, cfgfile)} == OWN_RULES, "only aggregation and plotting are left"
+    assert rules(planned(wd, cfgfile)) == OWN_RULES, "only analysis, aggregation and plotting are left"
     res = smk(wd, cfgfile)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
     return wd, cfgfile, sorted(points)
@@ -73,7 +68,8 @@ def test_rules_write_every_figure_and_table(finished):
         assert all((out / "figures" / "sweep" / f"{name}.{fmt}").stat().st_size > 0 for fmt in formats)
     for table in ("summary.tsv", "inpca/coords.tsv", "inpca/stress.tsv"):
         assert (out / table).stat().st_size > 0
-    assert (out / "logs" / "analyze_run" / f"{run_ids[0]}.log").read_text().count(" s\n") == len(RUN_FIGURES)
+    (log,) = (out / "logs" / "figures").glob("runs_*.log")  # the runs' figures: one batch
+    assert all(f"{rid}: " in log.read_text() for rid in run_ids)
     assert planned(wd, cfgfile) == [], "nothing left to do"
 
 
@@ -90,10 +86,15 @@ def test_report_is_one_self_contained_html(finished):
     for name in SWEEP_FIGURES:
         assert f'"results/figures/sweep/{name}.png": {{' in html
     assert '"results/summary.tsv": {' in html and '"results/inpca/stress.tsv": {' in html
-    assert html.count("data:image/png") == len(run_ids) * len(RUN_FIGURES) + len(SWEEP_FIGURES)
+    run_pngs = sum(len(list((wd / "results" / "figures" / "runs" / rid).glob("*.png"))) for rid in run_ids)
+    assert run_pngs == len(run_ids) * (len(RUN_FIGURES) + 2)  # + the learning graphs of the 2 layers
+    assert html.count("data:image/png") == run_pngs + len(SWEEP_FIGURES)
     for rst in (ROOT / "workflow" / "report").glob("*.rst"):  # captions and the report's front page
+        if rst.name.startswith("layers_"):
+            continue  # the layer figures exist for 2-D data only (tests/test_layers.py)
         # run_figures.rst holds one caption per figure name (Jinja branches): each must be rendered
         text = re.sub(r"\{#.*?#\}", "", rst.read_text(), flags=re.S)
+        text = re.sub(r'\{% elif snakemake.wildcards.name == "layers_final" %\}.*?(?=\{%)', "", text, flags=re.S)
         for caption in filter(str.strip, re.split(r"\{%.*?%\}", text)):
             words = re.findall(r"\w+", caption)[1:5]
             assert re.search(r"(?:\W|<[^>]*>)+".join(words), html), (rst.name, words)  # markup may sit between words
@@ -111,7 +112,6 @@ def test_adding_a_point_rerenders_only_its_figures_and_the_sweep(finished, tmp_p
     more.write_text(yaml.safe_dump(cfg))
     new = set(load_config_file(more)["points"]) - set(run_ids)
     jobs = planned(wd, more)
-    plotted = {rid for rule, rid in jobs if rule == "analyze_run"}
-    assert plotted == new and len(new) == 2
-    assert {rule for rule, rid in jobs if rid is None} >= {"summary", "inpca", "plot_sweep"}
-    assert {rid for _, rid in jobs if rid} == new, "existing runs are left alone"
+    assert runs_of(jobs, "analyze") == runs_of(jobs, "plot") == sorted(new) and len(new) == 2
+    assert rules(jobs) >= {"summary", "inpca", "plot_sweep"}
+    assert runs_of(jobs, "train") == sorted(new), "existing runs are left alone"

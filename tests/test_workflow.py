@@ -1,6 +1,5 @@
 """The workflow as a user drives it: snakemake on a tiny config, re-runs, bad input, lint."""
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from smkutil import jobs_in, rules, runs_of
 
 from topolearn.config import load_config_file
 from topolearn.store import check_store
@@ -29,28 +29,7 @@ def dry_run_jobs(workdir, configfile, *args) -> list[tuple[str, dict, list[str]]
     """(rule, wildcards, outputs) of every job a dry run would execute."""
     res = smk(workdir, "-n", *args, configfile=configfile)
     assert res.returncode == 0, res.stderr
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", res.stdout + "\n" + res.stderr):
-        m = re.match(r"(?:local)?rule (\w+):", block)
-        if not m:
-            continue
-        wc = re.search(r"wildcards: (.*)", block)
-        wildcards = dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}
-        out = re.search(r"output: (.*)", block)
-        jobs.append((m.group(1), wildcards, out.group(1).split(", ") if out else []))
-    return jobs
-
-
-def runs_of(jobs, kind: str) -> list[str]:
-    """Run ids whose store (kind "train") or learning graphs (kind "analyze") the jobs write, one
-    entry per run and job (a run in two jobs shows twice)."""
-    pattern = {"train": r"runs/([0-9a-f]{12})/snapshots\.zarr$", "analyze": r"mapper/([0-9a-f]{12})$"}[kind]
-    return [m.group(1) for _, _, outs in jobs for o in outs if (m := re.search(pattern, o))]
-
-
-def rules(jobs) -> set[str]:
-    """Rule names, packs and batches under their family name (train_pack, analyze_batch, plot_runs)."""
-    return {re.sub(r"_[0-9a-f]{10}$", "", r) for r, _, _ in jobs}
+    return jobs_in(res.stdout + "\n" + res.stderr)
 
 
 def write_config(path, cfg):
@@ -117,9 +96,9 @@ def test_adding_points_trains_only_them_in_one_pack(finished, tmp_path):
     added = set(load_config_file(new_cfg)["points"]) - set(load_config_file(cfgfile)["points"])
     jobs = dry_run_jobs(wd, new_cfg)
     packs = [j for j in jobs if j[0].startswith("train_pack_")]
-    assert len(packs) == 1 and sorted(runs_of(packs, "train")) == sorted(added)
-    assert sorted(runs_of(jobs, "train")) == sorted(added)
-    assert sorted(runs_of(jobs, "analyze")) == sorted(added)
+    assert len(packs) == 1 and runs_of(packs, "train") == sorted(added)
+    assert runs_of(jobs, "train") == sorted(added)
+    assert runs_of(jobs, "analyze") == sorted(added)
 
 
 @pytest.mark.slow
@@ -156,7 +135,7 @@ def test_invalid_config_fails_before_any_job(tmp_path):
 
 def test_configfile_replaces_the_default_config(tmp_path):
     jobs = dry_run_jobs(tmp_path, TINY)
-    assert sorted(runs_of(jobs, "train")) == sorted(load_config_file(TINY)["points"])
+    assert runs_of(jobs, "train") == sorted(load_config_file(TINY)["points"])
     assert len([j for j in jobs if j[0].startswith("train_pack_")]) == 1  # both runs: one pack
 
 

@@ -21,8 +21,7 @@ for _members in ANALYSIS_BATCHES:
             f"{LOGS}/analysis/batch_{packing.group_id(_members)}.log",
         threads: CFG["analysis_threads"]
         resources:
-            mem_mb=batch_mem_mb(_members),
-            runtime=10 + 2 * len(_members),
+            **{"mem_mb": batch_mem_mb(_members), "runtime": 10 + 2 * len(_members), **CFG["resources"]["analysis"]},
         conda:
             ENV
         script:
@@ -40,8 +39,7 @@ rule analyze_run:
         f"{LOGS}/analysis/{{run_id}}.log",
     threads: 1
     resources:
-        mem_mb=lambda w: batch_mem_mb([w.run_id]),
-        runtime=15,
+        **{"mem_mb": lambda w: batch_mem_mb([w.run_id]), "runtime": 15, **CFG["resources"]["analysis"]},
     conda:
         ENV
     script:

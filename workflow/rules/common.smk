@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 # Light modules only: the workflow is parsed before every dry run, job and status check.
-from topolearn import jobsize, packing, runlock
+from topolearn import jobgroups, jobsize, packing, runlock
 from topolearn.config import ConfigError, check_config_files, mapper_layers, validate_config
 from topolearn.limits import plan_line
 from topolearn.datasets import DATASETS
@@ -145,6 +145,14 @@ FIGURE_PENDING = [
     )
 ]
 FIGURE_BATCHES = packing.form_batches([], FIGURE_PENDING, CFG["analysis_batch"])
+
+# A cluster job runs Snakemake again on its node, where the disk has moved on (its pack's stores may
+# be there): it takes its group from the main process's record, never from the disk.
+_JOB = jobgroups.job_groups(sys.argv, ("train_pack_", "analyze_batch_", "plot_runs_"))
+if _JOB is None:
+    jobgroups.save_groups(PACKS + ANALYSIS_BATCHES + FIGURE_BATCHES)
+else:
+    PACKS, ANALYSIS_BATCHES, FIGURE_BATCHES = _JOB["train_pack_"], _JOB["analyze_batch_"], _JOB["plot_runs_"]
 
 if len(POINTS) > 1:
     logger.info(

@@ -24,8 +24,7 @@ for _members in FIGURE_BATCHES:
             f"{LOGS}/figures/runs_{packing.group_id(_members)}.log",
         threads: CFG["analysis_threads"]
         resources:
-            mem_mb=batch_mem_mb(_members),
-            runtime=10 + len(_members),
+            **{"mem_mb": batch_mem_mb(_members), "runtime": 10 + len(_members), **CFG["resources"]["figures"]},
         conda:
             ENV
         script:
@@ -54,8 +53,7 @@ rule plot_run:
         f"{LOGS}/figures/{{run_id}}.log",
     threads: 1
     resources:
-        mem_mb=lambda w: batch_mem_mb([w.run_id]),
-        runtime=10,
+        **{"mem_mb": lambda w: batch_mem_mb([w.run_id]), "runtime": 10, **CFG["resources"]["figures"]},
     conda:
         ENV
     script:

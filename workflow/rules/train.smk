@@ -18,8 +18,7 @@ for _members in PACKS:
             f"{LOGS}/train/pack_{packing.group_id(_members)}.log",
         threads: train_threads()
         resources:
-            mem_mb=pack_mem_mb(_members),
-            runtime=pack_runtime(_members),
+            **{"mem_mb": pack_mem_mb(_members), "runtime": pack_runtime(_members), **CFG["resources"]["train"]},
         conda:
             ENV
         script:
@@ -35,8 +34,11 @@ rule train:
         f"{LOGS}/train/{{run_id}}.log",
     threads: train_threads()
     resources:
-        mem_mb=lambda w: pack_mem_mb([w.run_id]),
-        runtime=lambda w: pack_runtime([w.run_id]),
+        **{
+            "mem_mb": lambda w: pack_mem_mb([w.run_id]),
+            "runtime": lambda w: pack_runtime([w.run_id]),
+            **CFG["resources"]["train"],
+        },
     conda:
         ENV
     script:

@@ -67,26 +67,3 @@ def job_groups(argv, prefixes, folder=GROUPS_DIR) -> dict[str, list[list[str]]] 
                 f"topolearn: job {rule}: cannot read its members from {path} ({err}); it is written by "
                 "the main Snakemake process in this working directory: rerun Snakemake there") from None
     return out
-
-
-# Grouped rules and the per-run rule whose `set-resources` / `set-threads` they take.
-PER_RUN_RULE = {"train_pack_": "train", "analyze_batch_": "analyze_run", "plot_runs_": "plot_run"}
-
-
-def inherit_resources(workflow, per_run_rule=PER_RUN_RULE) -> None:
-    """Apply the resources and threads a user set for a per-run rule (profile `set-resources:
-    train: {gpu: 1}`, `--set-resources train:runtime=240`, `set-threads`) to its grouped rules too:
-    Snakemake matches set-resources by exact rule name, and packs are named train_pack_<id>.
-    Call after every rule is defined. Settings for one grouped rule by its full name still win."""
-    settings = workflow.resource_settings
-    resources, threads = settings._parsed_overwrite_resources, settings._parsed_overwrite_threads
-    for rule in workflow.rules:
-        base = next((b for p, b in per_run_rule.items() if rule.name.startswith(p)), None)
-        if base is None:
-            continue
-        own = resources.get(rule.name, {})
-        for name, value in resources.get(base, {}).items():
-            if name not in own:
-                rule.resources[name] = value
-        if base in threads and rule.name not in threads:
-            rule.resources["_cores"] = threads[base]
