@@ -4,7 +4,7 @@ import json
 import os
 
 from topolearn.config import normalize_point, run_id
-from topolearn.packing import (analysis_done, chunk_evenly, figure_runs, fingerprint, form_batches, form_packs,
+from topolearn.packing import (analysis_done, canonical, chunk_evenly, figure_runs, fingerprint, form_batches, form_packs,
                                pack_key)
 
 
@@ -76,3 +76,9 @@ def test_figure_selection():
     assert figure_runs(1, ids) == [ids[0]]
     assert figure_runs(50, ids) == ids
     assert figure_runs([ids[3], ids[1]], ids) == [ids[1], ids[3]]
+
+
+def test_settings_compare_equal_whatever_order_their_keys_were_written_in():
+    a = canonical({"mapper": {"eps": 0.1, "defaults": {"pca": 5, "lens": "x"}}, "branching": {}})
+    b = canonical({"branching": {}, "mapper": {"defaults": {"lens": "x", "pca": 5}, "eps": 0.1}})
+    assert repr(a) == repr(b) and fingerprint(a) == fingerprint(b)

@@ -51,7 +51,7 @@ rule inpca:
             labels={"table": "InPCA eigenvalues and explained stress"},
         ),
     params:
-        settings=CFG["inpca"],
+        settings=packing.canonical(CFG["inpca"]),
         cache=f"{RESULTS}/inpca/cache",  # not an output: Snakemake would delete it before the job
         runs=RUN_IDS,  # a run removed from the sweep changes the embedding although no file changed
     log:

@@ -110,8 +110,8 @@ def figure_job_inputs(members):
 
 # Settings every run's analysis depends on: the same params for a run's batch job and its own
 # job, so moving from one to the other never counts as a parameter change.
-ANALYSIS_SETTINGS = {"mapper": CFG["mapper"], "branching": CFG["branching"]}
-FIGURE_SETTINGS = {k: CFG["figures"][k] for k in ("formats", "dpi", "weight_image_epochs")}
+ANALYSIS_SETTINGS = packing.canonical({"mapper": CFG["mapper"], "branching": CFG["branching"]})
+FIGURE_SETTINGS = packing.canonical({k: CFG["figures"][k] for k in ("formats", "dpi", "weight_image_epochs")})
 ANALYSIS_FINGERPRINT = packing.fingerprint(ANALYSIS_SETTINGS)
 FIGURE_FINGERPRINT = packing.fingerprint(FIGURE_SETTINGS)
 

@@ -99,6 +99,12 @@ def analysis_done(store: str, outputs: list[str], stamp: str, fingerprint: str) 
         return False
 
 
+def canonical(settings: dict) -> dict:
+    """Settings with every mapping's keys sorted: Snakemake compares params by their repr, and the
+    order keys were written in a config file must not count as a change."""
+    return json.loads(json.dumps(settings, sort_keys=True))
+
+
 def fingerprint(settings: dict) -> str:
     """A hash of the analysis settings: a run analysed under other settings is analysed again."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
