@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from smkutil import jobs_in, runs_of
+
 from clusterutil import (
     SWEEP,
     assert_stores_equal,
@@ -23,6 +25,7 @@ from clusterutil import (
     copy_workdir,
     has_analysis,
     ok,
+    pack_of,
     points,
     reference_run,
     slow_and_diverging,
@@ -36,6 +39,7 @@ from clusterutil import (
     CLEAN_ENV,
 )
 from topolearn.data import DataError, fetch_dataset
+from topolearn.packing import group_id
 from topolearn.store import StoreError, check_store, open_store, read_metrics
 from topolearn.storecheck import derived_paths
 
@@ -49,24 +53,9 @@ def reference(tmp_path_factory):
 
 
 def planned_jobs(workdir: Path, targets_=()):
-    """(rule, wildcards) of every job a dry run plans, and the dry run's output."""
+    """(rule, wildcards, outputs) of every job a dry run plans, and the dry run's output."""
     out = ok(smk(workdir, targets_, extra=["-n"]))
     return jobs_in(out), out
-
-
-def jobs_in(out: str) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job Snakemake's output announces."""
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        m = re.match(r"(?:local)?rule (\w+):", block)
-        if m:
-            wc = re.search(r"wildcards: (.*)", block)
-            jobs.append((m.group(1), dict(kv.split("=", 1) for kv in wc.group(1).split(", ")) if wc else {}))
-    return jobs
-
-
-def trained(jobs) -> list[str]:
-    return sorted(w["run_id"] for r, w in jobs if r == "train")
 
 
 # ---------------------------------------------------------------- (a) scancel mid-run
@@ -81,50 +70,85 @@ def test_cancelled_slurm_job_is_retried_and_resumes_from_its_checkpoint(tmp_path
     final = attrs(store_path(wd, slow))
     assert final["slurm_job_id"] != cancelled and slurm_job(final["slurm_job_id"])["JobState"] == "COMPLETED"
     assert final["resumed_from"] and all(step > 0 for step in final["resumed_from"])
-    log = (wd / "results" / "logs" / "train" / f"{slow}.log").read_text()
+    log = (wd / "results" / "logs" / "train" / f"pack_{group_id(pack_of(slow))}.log").read_text()
     assert f"resuming {slow} from step {final['resumed_from'][0]}" in log
-    assert not (wd / "results" / "checkpoints" / slow).exists()  # scratch removed once the store is in place
+    assert not (wd / "results" / "checkpoints" / slow / "checkpoint.pt").exists()  # done with once in place
     assert_stores_equal(store_path(wd, slow), store_path(reference, slow))
 
 
 # ---------------------------------------------------------------- (b) Snakemake killed mid-sweep
 
 
-def test_killed_snakemake_reruns_only_unfinished_points(tmp_path):
-    cfg = {"checkpoint_every": 4,
-           "sweep": {"base": {**SWEEP["sweep"]["base"], "epochs": 20, "snapshots": 20}, "grid": {"seed": [1, 2]}}}
-    write_config(tmp_path, cfg)
-    first, second = sorted(points(cfg))
-    stores = targets(cfg, analysis=False)[1:]
-    # One job at a time, in a fixed order: kill the whole process group (Snakemake and its job) once
-    # one store is finished and the other run has written a checkpoint.
-    proc = subprocess.Popen(smk_cmd(tmp_path, stores, extra=["--cores", "1"]), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, env=CLEAN_ENV)
-    done = None
+def _wait(predicate, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
     try:
-        deadline = time.monotonic() + 240
-        while proc.poll() is None and time.monotonic() < deadline:
-            finished = [r for r in (first, second) if store_path(tmp_path, r).exists()]
-            ckpt = [r for r in (first, second) if (tmp_path / "results" / "checkpoints" / r / "checkpoint.pt").exists()]
-            if len(finished) == 1 and set(ckpt) - set(finished):
-                done = finished[0]
-                break
-            time.sleep(0.05)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_hard_kill_of_snakemake_loses_nothing_and_resumes(reference, tmp_path):
+    """The issue's reproduction: `snakemake &`, wait for a checkpoint, `kill -9` Snakemake's PID alone,
+    then `snakemake --unlock && snakemake`. The orphaned trainer notices its Snakemake is gone and
+    stops at a checkpoint (never two trainers of one run); the rerun resumes the pack and gives the
+    stores of an uninterrupted run, bit for bit."""
+    write_config(tmp_path, SWEEP)
+    slow, _ = slow_and_diverging()
+    pack = pack_of(slow)
+    stores = targets(SWEEP, analysis=False)[1:]
+    proc = subprocess.Popen(smk_cmd(tmp_path, stores, extra=["--cores", "1"]), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=CLEAN_ENV)
+    ckpts = [tmp_path / "results" / "checkpoints" / r / "checkpoint.pt" for r in pack]
+    try:
+        _wait(lambda: all(c.exists() for c in ckpts) or proc.poll() is not None, 240, "the pack's checkpoints")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        proc.kill()  # SIGKILL to Snakemake alone: its job is orphaned
         proc.wait()
-    assert done, "no moment with one finished store and one run mid-way (training too fast?)"
-    todo = second if done == first else first
-    before = attrs(store_path(tmp_path, done))
-    assert list((tmp_path / ".snakemake" / "incomplete").iterdir())  # the killed job is marked
+    assert all(c.exists() for c in ckpts), "the pack finished before it could be killed"
+    trainers = subprocess.run(["pgrep", "-f", f"{tmp_path}.*train_pack"], capture_output=True, text=True)
+    for pid in map(int, trainers.stdout.split()):  # the orphan checkpoints and exits on its own
+        _wait(lambda: not _alive(pid), 120, f"orphaned trainer {pid} to stop")
+    assert not any(store_path(tmp_path, r).exists() for r in pack)
+    done = {r: attrs(store_path(tmp_path, r)) for r in points(SWEEP) if store_path(tmp_path, r).exists()}
+    log = (tmp_path / "results" / "logs" / "train" / f"pack_{group_id(pack)}.log").read_text()
+    assert "is gone; checkpointed at step" in log
 
     ok(smk(tmp_path, extra=["--unlock"]))  # a hard kill leaves Snakemake's lock behind
     out = ok(smk(tmp_path, stores))
-    assert trained(jobs_in(out)) == [todo]  # only the unfinished point
-    assert attrs(store_path(tmp_path, done)) == before  # untouched
-    after = attrs(store_path(tmp_path, todo))
-    assert after["resumed_from"], "the interrupted run started over instead of resuming"
-    assert check_store(store_path(tmp_path, todo), deep=True) is None
+    assert runs_of(jobs_in(out), "train") == sorted(set(points(SWEEP)) - set(done))  # only unfinished runs
+    assert all(attrs(store_path(tmp_path, r)) == a for r, a in done.items())  # finished stores untouched
+    for r in pack:
+        assert attrs(store_path(tmp_path, r))["resumed_from"], "the interrupted pack started over"
+        assert_stores_equal(store_path(tmp_path, r), store_path(reference, r))
+
+
+def test_stores_finished_behind_a_dead_snakemakes_back_are_kept(reference, tmp_path):
+    """Snakemake killed after a trainer finished its stores but before it registered them: its
+    incomplete markers make the rerun redo that job, and it adopts the kept finished copies instead
+    of training again (same stores, no new training)."""
+    wd = copy_workdir(reference, tmp_path / "wd")
+    slow, _ = slow_and_diverging()
+    pack = pack_of(slow)
+    before = {r: attrs(store_path(wd, r)) for r in pack}
+    for r in pack:  # as left by a trainer whose Snakemake died: copy kept, store not registered
+        scratch = wd / "results" / "checkpoints" / r
+        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.copytree(store_path(wd, r), scratch / "finished.zarr")
+        (store_path(wd, r) / ".snakemake_timestamp").unlink()
+    stores = [str(store_path(wd, r).relative_to(wd)) for r in pack]
+    out = ok(smk(wd, stores, extra=["--forcerun", *stores]))
+    assert runs_of(jobs_in(out), "train") == sorted(pack)
+    for r in pack:
+        assert attrs(store_path(wd, r)) == before[r]  # adopted: the very same store, not retrained
+        log = (wd / "results" / "logs" / "train" / f"{r}.log").read_text()
+        assert "already finished" in log
 
 
 # ---------------------------------------------------------------- (c) divergence
@@ -173,11 +197,10 @@ def test_damaged_stores_are_refused_quarantined_and_rebuilt(reference, tmp_path)
 
     # At parse time both are moved aside, so both are planned for rebuilding (with their analysis).
     jobs, out = planned_jobs(wd, targets(SWEEP, has_analysis()))
-    assert trained(jobs) == sorted([slow, div])
+    assert runs_of(jobs, "train") == sorted([slow, div])
     if has_analysis():
-        for rule in ("mapper", "analyze_run"):
-            assert sorted(w["run_id"] for r, w in jobs if r == rule) == sorted([slow, div]), (rule, jobs)
-    assert f"missing file {missing}" in out and "store is incomplete" in out and "rebuilt" in out
+        assert runs_of(jobs, "analyze") == sorted([slow, div])
+    assert f"missing file {missing}" in out and "store is incomplete" in out and "the next run rebuilds it" in out
     quarantined = sorted((wd / "results" / "quarantine").iterdir())
     assert [q.name.split("-")[0] for q in quarantined] == sorted([slow, div])
     assert all(not store_path(wd, r).exists() for r in (slow, div))
