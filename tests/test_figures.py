@@ -13,7 +13,9 @@ from PIL import Image
 from topolearn.config import run_id
 from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES, runs, sweep, theme
 from topolearn.figures.graphs import load_graph, tree_layout
+from topolearn.figures.timeaxis import PROGRESS_LABEL, time_axis
 from topolearn.inpca import make_inpca
+from topolearn.inpca_progress import epoch_to_progress, read_coords
 from topolearn.summary import make_summary, read_summary
 from topolearn.sweep import write_sweep_table
 
@@ -223,3 +225,77 @@ def test_tile_and_snapshot_choice():
 def test_palette_is_colorblind_safe_and_sized():
     assert theme.palette(3) == theme.COLORBLIND[:3]
     assert len(theme.palette(25)) == 25 and len(set(theme.palette(25))) == 25
+
+
+# ---------------------------------------------------------------- time axis: progress (figures.time_axis)
+
+
+def progress_of(res, rid):
+    return epoch_to_progress(read_coords(res / "inpca" / "coords.tsv"), rid)
+
+
+def test_time_axis_is_progress_only_where_every_snapshot_has_one():
+    epochs = np.array([0.0, 1.0, 2.0])
+    t = time_axis(epochs, lambda e: e / 4)
+    assert t.is_progress and t.label == PROGRESS_LABEL and list(t.values) == [0, 0.25, 0.5] and t.at(4.0) == 1.0
+    late_nan = time_axis(epochs, lambda e: np.where(e < 2, e / 4, np.nan))
+    assert not late_nan.is_progress and list(late_nan.values) == list(epochs)
+    assert late_nan.label == "epoch (no progress: run diverged)"
+    absent = time_axis(epochs, lambda e: np.full(len(e), np.nan))
+    assert absent.node_label() == "mean epoch of node members (no progress: run not in the InPCA embedding)"
+    assert time_axis(epochs).label == "epoch" and time_axis(epochs).at(1.5) == 1.5
+
+
+def test_run_figures_are_drawn_against_progress(results):
+    res, ids, _ = results
+    rid = ids["deep"]
+    f = progress_of(res, rid)
+    run = runs.load_run(res / "runs" / rid / "snapshots.zarr", res / "branching" / f"{rid}.tsv", progress=f)
+    p = f(run.epochs)
+    assert np.isfinite(p).all() and p[-1] > p[0], "the fake run moves from ignorance towards truth"
+    curves = runs.plot_learning_curves(run)
+    for ax in curves.axes:
+        assert ax.get_xlabel() == PROGRESS_LABEL
+        assert np.allclose(ax.lines[0].get_xdata(), p)
+    first_branch = run.events.sort_values("epoch")["epoch"].iloc[0]  # the dotted first-branch line
+    assert any(np.allclose(line.get_xdata(), f(first_branch)) for line in curves.axes[0].lines[2:])
+    norms = runs.plot_weight_norms(run)
+    assert norms.axes[len(run.weights) - 1].get_xlabel() == PROGRESS_LABEL and np.allclose(norms.axes[0].lines[0].get_xdata(), p)
+    graphs = runs.plot_mapper_graphs(run, mapper_jsons(res, rid))
+    ax = graphs.axes[0]
+    assert ax.get_xlabel() == "mean progress of node members"
+    doc = json.loads(mapper_jsons(res, rid)[0].read_text())
+    expected = sorted(float(np.mean(p[[s for _, s in v["members"]]])) for v in doc["nodes"].values())
+    assert np.allclose(sorted(ax.collections[1].get_offsets()[:, 0]), expected)
+
+
+@pytest.mark.parametrize("kind, why", [("diverged", "run diverged"), ("empty", "run not in the InPCA embedding")])
+def test_a_run_without_progress_is_drawn_against_epochs_with_a_note(results, kind, why):
+    res, ids, _ = results
+    rid = ids[kind]
+    f = progress_of(res, rid) if kind == "diverged" else progress_of(res, "not-embedded")
+    run = runs.load_run(res / "runs" / rid / "snapshots.zarr", res / "branching" / f"{rid}.tsv", progress=f)
+    ax = runs.plot_learning_curves(run).axes[0]
+    assert ax.get_xlabel() == f"epoch (no progress: {why})" and np.allclose(ax.lines[0].get_xdata(), run.epochs)
+    assert runs.plot_weight_norms(run).axes[len(run.weights) - 1].get_xlabel() == f"epoch (no progress: {why})"
+
+
+def test_learning_graph_picture_is_drawn_against_progress(monkeypatch, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from topolearn.mapper import write_png
+
+    doc = {"empty": False, "epochs": [0.0, 1.0, 2.0, 3.0], "eps": 0.1, "branches": [],
+           "nodes": {"a": {"members": [[0, 0], [0, 1]], "size": 2, "mean_epoch": 0.5, "branch": None},
+                     "b": {"members": [[0, 2], [0, 3]], "size": 2, "mean_epoch": 2.5, "branch": None}},
+           "edges": [["a", "b"]], "metrics": {"nodes": 2, "edges": 1, "branches": 0, "cycles": 0}}
+    drawn = []
+    monkeypatch.setattr(plt, "close", drawn.append)  # keep the figure to look at
+    write_png(doc, tmp_path / "g.png", "t", dpi=30, progress=lambda e: np.asarray(e) ** 2 / 9)
+    write_png(doc, tmp_path / "e.png", "t", dpi=30)
+    on_progress, on_epochs = (fig.axes[0] for fig in drawn)
+    assert on_progress.get_xlabel() == "mean progress of node members"
+    assert np.allclose(sorted(on_progress.collections[-1].get_offsets()[:, 0]), [1 / 18, 13 / 18])
+    assert on_epochs.get_xlabel() == "mean epoch of node members"
+    assert np.allclose(sorted(on_epochs.collections[-1].get_offsets()[:, 0]), [0.5, 2.5])
+    assert (tmp_path / "g.png").stat().st_size > 0

@@ -7,9 +7,10 @@ config (training included) is tests/test_workflow.py.
 """
 
 import re
-from html import unescape
+import shutil
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,37 @@ def test_adding_a_point_rerenders_only_its_figures_and_the_sweep(finished, tmp_p
     assert runs_of(jobs, "analyze") == runs_of(jobs, "plot") == sorted(new) and len(new) == 2
     assert rules(jobs) >= {"summary", "inpca", "plot_sweep"}
     assert runs_of(jobs, "train") == sorted(new), "existing runs are left alone"
+
+
+@pytest.mark.slow
+def test_time_axis_progress_redraws_run_figures_against_inpca_progress(finished, tmp_path):
+    """figures.time_axis: progress makes the per-run figure jobs read inpca/coords.tsv; with epochs
+    they never wait for InPCA (which reruns on every sweep change)."""
+    wd, cfgfile, run_ids = finished
+    wd = Path(shutil.copytree(wd, tmp_path / "wd"))  # the module's results stay as they are
+    assert _replotted_after_new_embedding(wd, cfgfile) == [], "epoch figures do not depend on InPCA"
+    cfg = yaml.safe_load(cfgfile.read_text())
+    cfg["figures"]["time_axis"] = "progress"
+    progress = tmp_path / "progress.yaml"
+    progress.write_text(yaml.safe_dump(cfg))
+    assert runs_of(planned(wd, progress), "plot") == run_ids, "switching the axis redraws every run's figures"
+    res = smk(wd, progress)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-5000:]
+    svgs = {rid: {name: (wd / "results" / "figures" / "runs" / rid / f"{name}.svg").read_text()
+                  for name in ("learning_curves", "weight_norms", "mapper_graphs")} for rid in run_ids}
+    drawn = {rid: sum("progress (ignorance -&gt; truth)" in s or "mean progress of node members" in s
+                      for s in v.values()) for rid, v in svgs.items()}
+    assert sorted(drawn.values()) == [0, 3], "one run on progress in all three figures; the diverged one not"
+    diverged = min(drawn, key=drawn.get)
+    assert all("no progress: run diverged" in s for s in svgs[diverged].values())
+    assert planned(wd, progress) == []
+    assert _replotted_after_new_embedding(wd, progress) == run_ids, "a new embedding redraws them"
+
+
+def _replotted_after_new_embedding(wd, configfile) -> list[str]:
+    """Runs whose figures a dry run plans when InPCA is redone (as on any change of the sweep)."""
+    res = smk(wd, configfile, "-n", "--forcerun", "inpca")
+    assert res.returncode == 0, res.stderr[-3000:]
+    jobs = jobs_in(res.stdout + "\n" + res.stderr)
+    assert "inpca" in rules(jobs)
+    return runs_of(jobs, "plot")

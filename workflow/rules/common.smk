@@ -100,18 +100,22 @@ def analysis_job_outputs(members):
 
 
 def figure_job_inputs(members):
+    """Inputs of a per-run figure job; the InPCA coordinates only when figures are drawn against
+    progress (InPCA reruns on every sweep change: epoch figures must not wait for it)."""
+    progress = CFG["figures"]["time_axis"] == "progress"
     return {
         "stores": [store(r) for r in members],
         "mappers": [mapper_dir(r) for r in members],
         "curves": [analysis_outputs(r)["curve"] for r in members],
         "stabilities": [analysis_outputs(r)["stability"] for r in members],
+        **({"coords": f"{RESULTS}/inpca/coords.tsv"} if progress else {}),
     }
 
 
 # Settings every run's analysis depends on: the same params for a run's batch job and its own
 # job, so moving from one to the other never counts as a parameter change.
 ANALYSIS_SETTINGS = packing.canonical({"mapper": CFG["mapper"], "branching": CFG["branching"]})
-FIGURE_SETTINGS = packing.canonical({k: CFG["figures"][k] for k in ("formats", "dpi", "weight_image_epochs")})
+FIGURE_SETTINGS = packing.canonical({k: CFG["figures"][k] for k in ("formats", "dpi", "weight_image_epochs", "time_axis")})
 ANALYSIS_FINGERPRINT = packing.fingerprint(ANALYSIS_SETTINGS)
 FIGURE_FINGERPRINT = packing.fingerprint(FIGURE_SETTINGS)
 

@@ -33,10 +33,7 @@ for _members in FIGURE_BATCHES:
 
 rule plot_run:
     input:
-        stores=store("{run_id}"),
-        mappers=mapper_dir("{run_id}"),
-        curves=analysis_outputs("{run_id}")["curve"],
-        stabilities=analysis_outputs("{run_id}")["stability"],
+        **figure_job_inputs(["{run_id}"]),
     output:
         report(
             directory(run_figures_dir("{run_id}")),

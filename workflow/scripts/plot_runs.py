@@ -11,4 +11,4 @@ sm = snakemake  # noqa: F821
 i, p = sm.input, sm.params
 with logged(sm.log[0], mode="w"):
     plot_runs(list(i.stores), list(i.mappers), list(i.curves), list(i.stabilities), list(sm.output), dict(p.settings), dict(p.analysis),
-              threads=sm.threads)
+              threads=sm.threads, coords=i.get("coords"))  # coords: only with figures.time_axis: progress

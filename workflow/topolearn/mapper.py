@@ -316,13 +316,19 @@ def tree_layout(doc: dict) -> dict:
     return pos
 
 
-def write_png(doc: dict, path, title: str, dpi: int = 120) -> None:
-    """Static drawing: tree layout in time, nodes colored by mean epoch (labeled colorbar)."""
+def write_png(doc: dict, path, title: str, dpi: int = 120, progress=None) -> None:
+    """Static drawing: tree layout in time, nodes colored by mean epoch (labeled colorbar).
+
+    progress: the run's epochs -> InPCA progress (figures.time_axis: progress): nodes are placed and
+    colored by their members' mean progress instead; without progress at every snapshot the graph is
+    drawn in epochs and the axis label says why."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import networkx as nx
+
+    from .figures.timeaxis import time_axis
 
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     if doc["empty"]:
@@ -333,15 +339,16 @@ def write_png(doc: dict, path, title: str, dpi: int = 120) -> None:
         g = nx.Graph()
         g.add_nodes_from(doc["nodes"])
         g.add_edges_from(doc["edges"])
-        pos = tree_layout(doc)
+        t = time_axis(doc["epochs"], progress)
+        x = {n: float(np.mean(t.values[[s for _, s in v["members"]]])) for n, v in doc["nodes"].items()}
+        pos = {n: (x[n], y) for n, (_, y) in tree_layout(doc).items()}  # lanes from epochs, x on the axis
         sizes = [10 + 4 * np.sqrt(doc["nodes"][n]["size"]) for n in g.nodes]
-        colors = [doc["nodes"][n]["mean_epoch"] for n in g.nodes]
-        ep = doc["epochs"]
+        colors = [x[n] for n in g.nodes]
         nx.draw_networkx_edges(g, pos, ax=ax, edge_color="0.6", width=0.8)
         art = nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=colors, cmap="viridis",
-                                     vmin=min(ep), vmax=max(ep), linewidths=0.3, edgecolors="0.2")
-        fig.colorbar(art, ax=ax, shrink=0.85, pad=0.02).set_label("node mean epoch")
-        ax.set_xlabel("epoch (node mean)")
+                                     vmin=t.values.min(), vmax=t.values.max(), linewidths=0.3, edgecolors="0.2")
+        fig.colorbar(art, ax=ax, shrink=0.85, pad=0.02).set_label(t.node_label())
+        ax.set_xlabel(t.node_label())
         ax.set_ylabel("branch")
         ax.set_yticks([])
         ax.tick_params(left=False, labelbottom=True, bottom=True)

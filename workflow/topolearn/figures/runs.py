@@ -3,11 +3,15 @@ first-layer weight images (Fig. 7) and the Mapper learning graphs of every layer
 
 Every plot function takes a loaded `Run` and returns a figure of fixed size; bad input (a diverged
 run, an empty graph, a layer that is not an image) gives a panel with a note, never an exception.
+Learning curves, weight norms and learning graphs are drawn against the run's time axis: epochs, or
+its InPCA progress when the run is loaded with one (`figures.time_axis: progress`, timeaxis.py).
 """
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,6 +22,7 @@ from ..datasets import DATASETS
 from ..store import layer_count, open_store, read_metrics, read_weights
 from . import RUN_FIGURES, theme
 from .graphs import draw_graph, load_graph
+from .timeaxis import TimeAxis, time_axis
 
 MAX_IMAGE_NEURONS = 10  # columns of the weight-image grid
 MAX_PC1_NEURONS = 50  # neurons shown ordered along PC1
@@ -33,17 +38,22 @@ class Run:
     diverged: bool = False
     diverged_epoch: float | None = None
     events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["layer", "epoch"]))
+    progress: Callable | None = None  # epochs -> InPCA progress (inpca_progress.epoch_to_progress)
 
     @property
     def epochs(self) -> np.ndarray:
         return self.metrics["epoch"].to_numpy(float)
+
+    @property
+    def time(self) -> TimeAxis:
+        return time_axis(self.epochs, self.progress, self.diverged)
 
     def layer_label(self, i: int) -> str:
         n = len(self.weights)
         return f"layer{i} (output)" if i == n - 1 else f"layer{i} (hidden {i + 1})"
 
 
-def load_run(store_path, branching_tsv=None) -> Run:
+def load_run(store_path, branching_tsv=None, progress=None) -> Run:
     root = open_store(store_path)
     attrs = dict(root.attrs)
     metrics = read_metrics(root)
@@ -57,7 +67,7 @@ def load_run(store_path, branching_tsv=None) -> Run:
         div_epoch = float(metrics["epoch"].to_numpy()[at][0] if at.any() else metrics["epoch"].iloc[-1])
     return Run(run_id=str(attrs.get("run_id", Path(store_path).parent.name)), params=attrs.get("params", {}),
                metrics=metrics, weights=weights, diverged=diverged, diverged_epoch=div_epoch,
-               events=read_branching_events(branching_tsv))
+               events=read_branching_events(branching_tsv), progress=progress)
 
 
 def read_branching_events(path) -> pd.DataFrame:
@@ -76,7 +86,8 @@ def read_branching_events(path) -> pd.DataFrame:
 def plot_learning_curves(run: Run):
     fig = theme.new_figure(2 * theme.PANEL + 0.8, theme.PANEL)
     ax_loss, ax_acc = fig.subplots(1, 2)
-    ep, m = run.epochs, run.metrics
+    t, m = run.time, run.metrics
+    ep = t.values
     for split, style in (("train", "-"), ("test", "--")):
         loss = m[f"{split}_loss"].to_numpy(float)
         ax_loss.plot(ep, np.where(np.isfinite(loss), loss, np.nan), style, color="C0", label=split)
@@ -84,8 +95,8 @@ def plot_learning_curves(run: Run):
     loss = m[["train_loss", "test_loss"]].to_numpy(float)
     if np.isfinite(loss).any() and (loss[np.isfinite(loss)] > 0).all():
         ax_loss.set_yscale("log")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1.02))
+    ax_loss.set(xlabel=t.label, ylabel="cross-entropy loss", title="Loss")
+    ax_acc.set(xlabel=t.label, ylabel="accuracy", title="Accuracy", ylim=(0, 1.02))
     _mark_events(run, ax_loss, ax_acc)
     _mark_divergence(run, (ax_loss, ax_acc))
     ax_acc.legend(loc="center right", fontsize=7, frameon=False)
@@ -97,8 +108,9 @@ def _mark_events(run: Run, ax_loss, ax_acc) -> None:
     """Branching events of each layer as a row of ticks along the bottom of the accuracy panel; the
     layer's first event also as a dotted line across both panels (its first-branch epoch)."""
     layers = sorted(run.events["layer"].unique(), key=_layer_index)
+    t = run.time
     for k, (color, layer) in enumerate(zip(theme.layer_colors(len(layers)), layers)):
-        epochs = np.sort(run.events.loc[run.events["layer"] == layer, "epoch"].astype(float).to_numpy())
+        epochs = np.sort(t.at(run.events.loc[run.events["layer"] == layer, "epoch"].astype(float).to_numpy()))
         ax_acc.plot(epochs, np.full(len(epochs), 0.03 + 0.05 * k), "|", color=color, ms=7, mew=1.2,
                     label=f"branching, {layer}")
         for ax in (ax_loss, ax_acc):
@@ -110,7 +122,7 @@ def _mark_divergence(run: Run, axes) -> None:
         return
     for ax in axes:
         if run.diverged_epoch is not None:
-            ax.axvline(run.diverged_epoch, color="C3", lw=1.2, ls="-.", label="diverged")
+            ax.axvline(float(run.time.at(run.diverged_epoch)), color="C3", lw=1.2, ls="-.", label="diverged")
     axes[0].text(0.02, 0.02, "run diverged" + (f" at epoch {run.diverged_epoch:.2f}" if run.diverged_epoch is not None
                  else ""), transform=axes[0].transAxes, color="C3", fontsize=8)
 
@@ -127,7 +139,8 @@ def plot_weight_norms(run: Run):
     n = len(run.weights)
     fig = theme.new_figure(2 * theme.PANEL + 0.8, 0.75 * theme.PANEL * n + 0.4)
     axes = np.atleast_1d(fig.subplots(n, 1, sharex=True))
-    ep = run.epochs
+    t = run.time
+    ep = t.values
     for i, (ax, w) in enumerate(zip(axes, run.weights)):
         norms = np.linalg.norm(w.astype(np.float64), axis=2)  # (snapshot, neuron)
         norms[~np.isfinite(norms)] = np.nan
@@ -147,7 +160,7 @@ def plot_weight_norms(run: Run):
         twin.spines["right"].set_visible(True)
         if not np.isfinite(norms).any():
             theme.note(ax, "no finite weights (run diverged)")
-    axes[-1].set_xlabel("epoch")
+    axes[-1].set_xlabel(t.label)
     _mark_divergence(run, list(axes))
     fig.suptitle(f"Weight norm of every neuron and test accuracy, run {run.run_id}", fontsize=10)
     return fig
@@ -360,10 +373,13 @@ def plot_mapper_graphs(run: Run, mapper_jsons):
     n = max(len(jsons), 1)
     fig = theme.new_figure(theme.PANEL * n + 1.0, theme.PANEL + 0.3)
     axes = np.atleast_1d(fig.subplots(1, n))
-    norm = mcolors.Normalize(vmin=float(np.nanmin(run.epochs)), vmax=max(float(np.nanmax(run.epochs)), 1e-9))
+    t = run.time
+    norm = mcolors.Normalize(vmin=float(np.nanmin(t.values)), vmax=max(float(np.nanmax(t.values)), 1e-9))
     mappable = None
     for ax, path in zip(axes, jsons):
         graph, info = load_graph(path, run.epochs)
+        if t.is_progress:
+            _nodes_on_progress(graph, path, t)
         i = _layer_index(path.stem)
         title = run.layer_label(i) if i < len(run.weights) else path.stem
         if graph.number_of_nodes() == 0:
@@ -371,6 +387,7 @@ def plot_mapper_graphs(run: Run, mapper_jsons):
             ax.set_title(title, fontsize=9, loc="left")
             continue
         mappable = draw_graph(ax, graph, norm)
+        ax.set_xlabel(t.node_label())
         if np.isfinite([e for _, e in graph.nodes(data="epoch")]).all():  # the run's time range on every layer
             pad = 0.03 * (norm.vmax - norm.vmin)
             ax.set_xlim(norm.vmin - pad, norm.vmax + pad)
@@ -380,9 +397,21 @@ def plot_mapper_graphs(run: Run, mapper_jsons):
     if not jsons:
         theme.note(axes[0], "no Mapper graphs for this run")
     if mappable is not None:
-        theme.epoch_colorbar(fig, mappable, list(axes), "mean epoch of node members")
+        theme.epoch_colorbar(fig, mappable, list(axes), t.node_label())
     fig.suptitle(f"Mapper learning graphs per layer, run {run.run_id}", fontsize=10)
     return fig
+
+
+def _nodes_on_progress(graph, path, t: TimeAxis) -> None:
+    """Each node's time: the mean progress of its members' snapshots (the JSON's members are
+    (neuron, snapshot) pairs indexing its `epochs`, the run's finite snapshots), in place of their
+    mean epoch."""
+    doc = json.loads(Path(path).read_text())
+    snap_progress = t.at(doc["epochs"]) if "epochs" in doc else t.values
+    for name, node in (doc.get("nodes") or {}).items():
+        snaps = [m[1] for m in node.get("members", [])] if isinstance(node, dict) else []
+        if str(name) in graph and snaps:
+            graph.nodes[str(name)]["epoch"] = float(np.mean(snap_progress[np.asarray(snaps, dtype=int)]))
 
 
 # ---------------------------------------------------------------- stability of the counts
@@ -431,10 +460,11 @@ def plot_stability_scan(run: Run, stability_tsv=None):
 
 
 def render_run_figures(store, branching_tsv, mapper_jsons, outdir, formats=("png", "svg"), dpi=120,
-                       image_epochs=(), stability_tsv=None) -> list[Path]:
+                       image_epochs=(), stability_tsv=None, progress=None) -> list[Path]:
     """Every per-run figure as `outdir/{name}.{fmt}` (names in RUN_FIGURES); stability_tsv:
-    results/stability/{run_id}.tsv (stability.run_scan), or None for a note."""
-    run = load_run(store, branching_tsv)
+    results/stability/{run_id}.tsv (stability.run_scan), or None for a note; progress: the run's
+    epochs -> InPCA progress (figures.time_axis: progress), or None to draw against epochs."""
+    run = load_run(store, branching_tsv, progress)
     figs = {
         "learning_curves": lambda: plot_learning_curves(run),
         "weight_norms": lambda: plot_weight_norms(run),
