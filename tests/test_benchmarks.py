@@ -1,0 +1,31 @@
+"""The sweep and toy benchmarks run end to end in their quick modes (what they print is checked,
+never how fast: timing targets live in the benchmarks, measured on a quiet machine)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run(script: str, *args) -> str:
+    res = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res.stdout
+
+
+@pytest.mark.slow
+def test_sweep_benchmark_quick_mode():
+    out = run("bench_sweep.py", "--quick")
+    assert re.search(r"dry run: [\d.]+ s wall, \d+ jobs planned", out), out
+    assert re.search(r"packed: [\d.]+ s for 16 points", out) and re.search(r"unpacked: [\d.]+ s for 4 points", out), out
+    assert re.search(r"speed-up per point, unpacked / packed: [\d.]+x", out), out
+
+
+@pytest.mark.slow
+def test_toy_benchmark_recording_part():
+    out = run("bench_toy.py", "--runs", "1", "--no-workflow")
+    assert re.search(r"recording: 1 runs, training [\d.]+ s, recording [\d.]+ s, recording / training = [\d.]+%", out), out
