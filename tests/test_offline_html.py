@@ -2,16 +2,13 @@
 
 import json
 import re
-import shutil
-import subprocess
 
 import pytest
 
 import learning_clouds as lc
+from browser import CHROMIUM, NO_CHROMIUM, render
 from test_mapper import run_mapper
 from topolearn.offline import CDN_SCRIPTS, VENDOR, OfflineError, inline_scripts, remote_references
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_every_cdn_script_has_a_pinned_copy_and_license():
@@ -51,16 +48,7 @@ def test_the_written_page_needs_nothing_from_the_network(page):
     assert remote_references(text) == [] and "d3-6.1.1.min.js, inlined" in text
 
 
-def render(path, tmp_path) -> subprocess.CompletedProcess:
-    """Chromium's DOM after the scripts ran, with every network request sent to a dead proxy (offline)."""
-    return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>", f"--user-data-dir={tmp_path / 'profile'}",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom", path.as_uri()],
-        capture_output=True, text=True, timeout=120)
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package chromium; make sysdeps)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_the_page_renders_every_node_in_headless_chromium_offline(page, tmp_path):
     html, n_nodes = page
     res = render(html, tmp_path)

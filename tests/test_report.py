@@ -6,6 +6,7 @@ jobs to run. One run is diverged, to show the report copes. The real end-to-end 
 config (training included) is tests/test_workflow.py.
 """
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,11 +16,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from browser import CHROMIUM, NO_CHROMIUM, console, render
 from fake_results import write_run
+from PIL import Image
 from smkutil import jobs_in, rules, runs_of
 
 from topolearn.config import load_config_file
 from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES
+from topolearn.offline import remote_references
 from topolearn.sweep import write_sweep_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,3 +154,68 @@ def _replotted_after_new_embedding(wd, configfile) -> list[str]:
     jobs = jobs_in(res.stdout + "\n" + res.stderr)
     assert "inpca" in rules(jobs)
     return runs_of(jobs, "plot")
+
+
+# A user's clicks, appended to a copy of the report: open the Sweep category from the menu, press the
+# view button of one figure, and write down what the page then shows (the DOM dump carries it out).
+CLICKS = """<script>
+window.addEventListener("load", async () => {
+  const wait = () => new Promise(done => setTimeout(done, 300));
+  const link = (text) => [...document.querySelectorAll("#app nav a")].find(a => a.textContent.trim() === text);
+  const seen = {};
+  try {
+    await wait();
+    link("Sweep").click();
+    await wait();
+    const row = [...document.querySelectorAll("#app tr")].find(r => r.cells[0]?.textContent.trim() === "%s");
+    row.querySelector('a[iconname="eye"]').click();
+    await wait();
+    const img = document.querySelector('#app img[src^="data:image/png"]');
+    await img.decode();
+    seen.width = img.naturalWidth;
+    seen.height = img.naturalHeight;
+  } catch (err) { seen.error = String(err); }
+  document.body.setAttribute("data-seen", JSON.stringify(seen));
+});
+</script>"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
+def test_report_renders_in_headless_chromium_offline(finished, tmp_path):
+    wd, cfgfile, run_ids = finished
+    report = tmp_path / "report.html"
+    res = smk(wd, cfgfile, "--report", str(report))
+    assert res.returncode == 0, res.stderr[-3000:]
+    html = report.read_text()
+    assert remote_references(html) == [], "the report loads nothing from the network"
+    front = _menu(_shown(report, tmp_path / "front"))
+    for entry in ("Workflow", "Statistics", "About", "Results", "Runs", "Sweep"):  # the menu as drawn
+        assert f"|{entry}|" in front, (entry, front[:2000])
+    assert "trains a sweep of small fully connected networks" in front  # the front page (workflow.rst)
+    page = tmp_path / "clicked.html"
+    head, tail = html.rsplit("</body>", 1)
+    page.write_text(head + CLICKS % "inpca progress" + "</body>" + tail)
+    dom = _shown(page, tmp_path / "clicked")
+    for entry in ("Sweep", "inpca progress", "summary: one row per run"):  # the Sweep category, opened
+        assert f"|{entry}|" in _menu(dom), entry
+    seen = json.loads(unescape(re.search(r'data-seen="([^"]*)"', dom).group(1)))
+    png = wd / "results" / "figures" / "sweep" / "inpca_progress.png"
+    assert seen == dict(zip(("width", "height"), Image.open(png).size)), "the figure is shown, decoded"
+
+
+def _shown(page: Path, tmp_path: Path) -> str:
+    """The page's DOM in headless Chromium, offline, after checking its console for failed scripts."""
+    tmp_path.mkdir()
+    shown = render(page, tmp_path)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    log = console(shown.stderr)
+    assert not [m for m in log if re.search(r"Uncaught|is not defined|ERR_|Failed to load", m)], log
+    assert "System Message" not in shown.stdout, "a caption's reStructuredText failed to render"
+    return shown.stdout
+
+
+def _menu(dom: str) -> str:
+    """The text of the report's app as drawn (before its scripts), tags as |."""
+    app = dom[dom.index('<div id="app">'):]
+    return unescape(re.sub(r"(\s*<[^>]+>\s*)+", "|", app[:app.index("<script")]))
