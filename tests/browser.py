@@ -9,12 +9,12 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NO_CHROMIUM = "chromium is not installed (Debian package chromium; make sysdeps)"
 
 
-def render(path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+def render(path: Path, tmp_path: Path, budget_ms: int = 5000) -> subprocess.CompletedProcess:
     """Chromium's DOM (stdout) after the page's scripts ran, its console and network log (stderr)."""
     return subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>", f"--user-data-dir={tmp_path / 'profile'}",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", "--dump-dom", path.as_uri()],
+         "--enable-logging=stderr", "--v=0", f"--virtual-time-budget={budget_ms}", "--dump-dom", path.as_uri()],
         capture_output=True, text=True, timeout=120)
 
 

@@ -205,9 +205,11 @@ def test_report_renders_in_headless_chromium_offline(finished, tmp_path):
 
 
 def _shown(page: Path, tmp_path: Path) -> str:
-    """The page's DOM in headless Chromium, offline, after checking its console for failed scripts."""
+    """The page's DOM in headless Chromium, offline, after checking its console for failed scripts.
+    A long virtual-time budget: the clicks wait on timers, and a busy machine must not cut them off
+    (virtual time passes at once while the page is idle)."""
     tmp_path.mkdir()
-    shown = render(page, tmp_path)
+    shown = render(page, tmp_path, budget_ms=30000)
     assert shown.returncode == 0, shown.stderr[-2000:]
     log = console(shown.stderr)
     assert not [m for m in log if re.search(r"Uncaught|is not defined|ERR_|Failed to load", m)], log

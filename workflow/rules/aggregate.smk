@@ -14,7 +14,7 @@ rule summary:
         events=[f"{RESULTS}/branching/{r}.events.tsv" for r in RUN_IDS],
         symmetry=[f"{RESULTS}/branching/{r}.symmetry.tsv" for r in RUN_IDS],
         curves=[analysis_outputs(r)["curve"] for r in RUN_IDS],
-        stability=[analysis_outputs(r)["stability"] for r in RUN_IDS],
+        stability=[packing.stability_path(RESULTS, r) for r in FIGURE_RUNS],
         layers=[analysis_outputs(r)["layers"] for r in RUN_IDS],
         coords=f"{RESULTS}/inpca/coords.tsv",
         stress=f"{RESULTS}/inpca/stress.tsv",

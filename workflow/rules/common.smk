@@ -90,6 +90,11 @@ def run_figures_dir(run_id):
     return f"{RESULTS}/figures/runs/{run_id}"
 
 
+def figure_job_outputs(members):
+    """Each run's figure folder (into the report), then each run's stability scan."""
+    return [run_figures_output(r) for r in members] + [packing.stability_path(RESULTS, r) for r in members]
+
+
 def analysis_job_outputs(members):
     """Outputs of a job analysing `members` (run ids, or the pattern "{run_id}")."""
     out = []
@@ -107,7 +112,6 @@ def figure_job_inputs(members):
         "stores": [store(r) for r in members],
         "mappers": [mapper_dir(r) for r in members],
         "curves": [analysis_outputs(r)["curve"] for r in members],
-        "stabilities": [analysis_outputs(r)["stability"] for r in members],
         **({"coords": f"{RESULTS}/inpca/coords.tsv"} if progress else {}),
     }
 
@@ -143,7 +147,7 @@ FIGURE_PENDING = [
     if r in ANALYSIS_PENDING
     or not packing.analysis_done(
         store(r),
-        [run_figures_dir(r)],
+        [run_figures_dir(r), packing.stability_path(RESULTS, r)],
         f"{run_figures_dir(r)}/{packing.STAMP}",
         FIGURE_FINGERPRINT,
     )

@@ -16,7 +16,7 @@ for _members in FIGURE_BATCHES:
         input:
             **figure_job_inputs(_members),
         output:
-            [run_figures_output(r) for r in _members],
+            figure_job_outputs(_members),
         params:
             settings=FIGURE_SETTINGS,
             analysis=ANALYSIS_SETTINGS,
@@ -43,6 +43,7 @@ rule plot_run:
             subcategory=run_title_wc,
             labels=figure_label,
         ),
+        packing.stability_path(RESULTS, "{run_id}"),
     params:
         settings=FIGURE_SETTINGS,
         analysis=ANALYSIS_SETTINGS,

@@ -54,7 +54,6 @@ def analyze_run(job: RunJob, settings: dict) -> str:
     from .graphs import write_branch_table
     from .layers import analyze_run_layers
     from .mapper import mapper_layer
-    from .stability import run_scan
 
     point = _point(job.store)
     layers = mapper_layers(settings, point)
@@ -70,9 +69,6 @@ def analyze_run(job: RunJob, settings: dict) -> str:
                   job.outputs["curve"], job.outputs["events"], job.outputs["symmetry"])
     # after the curve: the table sets each layer's Mapper split date beside the curve's first event
     write_branch_table(jsons, job.outputs["branches"], curve_tsv=job.outputs["curve"])
-    run_scan(job.store, layers, {layer: mapper_params(settings, point, layer) for layer in layers},
-             job.outputs["stability"], scan_grid(settings["mapper"].get("scan")), br["persistence_threshold"],
-             run_id=job.run_id)
     analyze_run_layers(job.store, job.outputs["layers"])  # an empty table unless the data are 2-D
     write_stamp(mdir / STAMP, settings)
     return f"{job.run_id}: {len(layers)} layer(s) analysed"
@@ -121,12 +117,14 @@ def analyze_runs(jobs: list[RunJob], settings: dict, threads: int = 1) -> None:
 def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
     """A run's figures, and its learning graphs as pictures and offline interactive pages.
 
-    item: (store, mapper dir, branching curve, stability table, output dir[, the run's rows of
-    inpca/coords.tsv]); with the rows, time-resolved figures are drawn against progress."""
+    item: (store, mapper dir, branching curve, stability table to write, output dir[, the run's rows
+    of inpca/coords.tsv]); with the rows, time-resolved figures are drawn against progress. The
+    stability scan of the run's branch counts is made here, for the runs that get figures."""
     from .figures.layers import run_layer_figures
     from .figures.runs import render_run_figures
     from .inpca_progress import epoch_to_progress
     from .mapper import mapper_layer, write_png
+    from .stability import run_scan
 
     store, mdir, curve, stability, outdir, *coords = item
     rid = Path(store).parent.name
@@ -136,6 +134,8 @@ def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
     point = _point(store)
     layers = mapper_layers(analysis, point)
     jsons = [Path(mdir) / f"{layer}.json" for layer in layers]
+    run_scan(store, layers, {layer: mapper_params(analysis, point, layer) for layer in layers}, stability,
+             scan_grid(analysis["mapper"].get("scan")), analysis["branching"]["persistence_threshold"], run_id=rid)
     paths = render_run_figures(store, curve, jsons, outdir, settings["formats"], settings["dpi"],
                                settings["weight_image_epochs"], stability_tsv=stability, progress=progress)
     if point["dataset"] in TOY_DATASETS:  # the layers' representations of the plane

@@ -126,6 +126,12 @@ def figure_runs(selection, run_ids: list[str]) -> list[str]:
     return [r for r in run_ids if r in wanted]
 
 
+def stability_path(results: str, run_id: str) -> str:
+    """Branch counts over a grid of Mapper settings: made with a run's figures (the scan costs ten
+    times the run's own learning graphs, so it is done for the runs one looks at closely)."""
+    return f"{results}/stability/{run_id}.tsv"
+
+
 def analysis_paths(results: str, run_id: str) -> dict[str, str]:
     """Every output of one run's analysis, in the order its jobs declare them (the mapper folder is
     one directory output: the layers' JSONs and the analysis stamp)."""
@@ -135,6 +141,5 @@ def analysis_paths(results: str, run_id: str) -> dict[str, str]:
         "curve": f"{results}/branching/{run_id}.tsv",
         "events": f"{results}/branching/{run_id}.events.tsv",
         "symmetry": f"{results}/branching/{run_id}.symmetry.tsv",
-        "stability": f"{results}/stability/{run_id}.tsv",  # branch counts over a grid of Mapper settings
         "layers": f"{results}/layers/{run_id}.tsv",  # layer representations (2-D data; empty otherwise)
     }
