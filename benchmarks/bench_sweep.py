@@ -10,7 +10,7 @@ Measured in one run, each case in a fresh folder:
 and the ratio of seconds per point, unpacked over packed (target >= 10).
 
 The sweep is the default architecture of config/config.yaml (digits, 64-32-32-10, sigmoid, no
-biases, batch 16, 60 epochs, 101 snapshots) over init x lr x seed.
+biases, batch 16, 60 epochs, 101 snapshots) over init x lr x seed, with that config's other settings.
 
 Usage: .venv/bin/python benchmarks/bench_sweep.py [--points 1000] [--slice 32] [--quick]
   --quick: 16 points and a 4-point slice, 4 epochs (seconds; used by the test suite).
@@ -32,13 +32,15 @@ TARGETS = {"dry_run_s": 5.0, "packed_s_per_1000": 600.0, "speedup": 10.0}
 
 
 def sweep_config(n_points: int, epochs: int, **extra) -> dict:
-    """n_points of the default architecture: init x lr x seed (as many seeds as needed)."""
+    """n_points of the default architecture: init x lr x seed (as many seeds as needed); every other
+    setting (checkpointing, Mapper, figures...) as in config/config.yaml."""
     inits, lrs = ["zero", "normal"], [0.25, 0.5, 1.0, 2.0]
     seeds = list(range(math.ceil(n_points / (len(inits) * len(lrs)))))
     points = [{"init": i, "lr": lr, "seed": s} for s in seeds for i in inits for lr in lrs][:n_points]
     base = {"dataset": "digits", "depth": 2, "width": 32, "activation": "sigmoid", "bias": False,
             "optimizer": "sgd", "batch_size": 16, "epochs": epochs, "snapshots": 101, "init_std": 0.01}
-    return {"results": "results", "train_threads": 1, "sweep": {"base": base, "points": points}, **extra}
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    return {**default, "results": "results", "sweep": {"base": base, "points": points}, **extra}
 
 
 def snakemake(workdir: Path, cfg: dict, *args) -> tuple[float, subprocess.CompletedProcess]:

@@ -29,7 +29,7 @@ rule summary:
         runs=RUN_IDS,  # a run removed from the sweep changes the summary although no file changed
     log:
         f"{LOGS}/summary.log",
-    threads: 1
+    threads: 2
     resources:
         mem_mb=1000,
         runtime=10,

@@ -26,7 +26,7 @@ import pandas as pd
 from .inpca import (bhattacharyya, fit_landmarks, geodesic_progress, inpca, landmarks, place, procrustes_error,
                     step_lengths)
 
-SETTINGS = {"exact_max": 8000, "landmarks": 2000, "dims": 10, "spectrum": 50, "memory_mb": 1000,
+SETTINGS = {"exact_max": 8000, "landmarks": 500, "dims": 10, "spectrum": 50, "memory_mb": 1000,
             "recompute": False, "check_points": 2000}
 META = ["group", "run_id", "kind", "snapshot", "step", "epoch", "test_acc", "progress", "step_length", "landmark"]
 GOLDEN = (np.sqrt(5) - 1) / 2
@@ -114,12 +114,14 @@ def _anchor_probs(run: Run) -> np.ndarray:
 
 
 def _landmark_snapshots(runs: list[Run], budget: int) -> list[np.ndarray]:
-    """Per run, max(1, budget // runs) snapshots evenly spread along it, each run shifted by a
-    golden-ratio offset so that together the runs cover every stage of training."""
-    k = max(1, budget // max(len(runs), 1))
+    """`budget` snapshots shared evenly over the runs (with more runs than budget, every few runs
+    holds one), spread along each run and shifted by a golden-ratio offset from run to run, so that
+    together they cover every stage of training."""
+    per_run = budget / max(len(runs), 1)
     out = []
     for i, r in enumerate(runs):
-        f = (np.arange(k) + (i * GOLDEN) % 1.0) / k
+        k = int((i + 1) * per_run) - int(i * per_run)
+        f = (np.arange(k) + (i * GOLDEN) % 1.0) / max(k, 1)
         out.append(np.unique(np.round(f * (r.n_snapshots - 1)).astype(int)))
     return out
 
@@ -192,6 +194,8 @@ def _fit(runs: list[Run], cfg: dict):
     """Landmark checkpoints (probs, keys) and the landmark embedding."""
     probs, keys = [], []
     for r, rows in zip(runs, _landmark_snapshots(runs, cfg["landmarks"])):
+        if not len(rows):
+            continue
         p, _ = r.load(rows)
         ok = _finite(p)
         probs.append(p[ok])

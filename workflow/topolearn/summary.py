@@ -138,14 +138,25 @@ def _first_jumps(events_tsv) -> dict:
     return first["jump_epoch"].astype(float).to_dict()
 
 
+def _map(fn, items, threads: int) -> list:
+    """fn over items, in `threads` processes: reading a thousand stores is the summary's cost."""
+    if threads <= 1 or len(items) < 2 * threads:
+        return [fn(x) for x in items]
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(threads, mp_context=get_context("fork")) as pool:
+        return list(pool.map(fn, items, chunksize=max(1, len(items) // (8 * threads))))
+
+
 def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv=None,
-                  stress_tsv=None, symmetry=(), curves=(), stability=(), layers=()) -> pd.DataFrame:
+                  stress_tsv=None, symmetry=(), curves=(), stability=(), layers=(), threads: int = 1) -> pd.DataFrame:
     """One row per run of the sweep table; stores/branch tables are matched by run id (path); with
     InPCA's coords.tsv (and stress.tsv), the InPCA and progress columns; with the runs' symmetry
     tables, branching curves and stability scans, their columns (baselines.layer_columns); with the
     layer tables of 2-D runs, each layer's final separability, Betti numbers and folds."""
     sweep = read_sweep_table(sweep_tsv)
-    by_run = {Path(s).parent.name: run_row(s) for s in stores}
+    by_run = dict(zip((Path(s).parent.name for s in stores), _map(run_row, stores, threads)))
     events = {Path(e).name.split(".")[0]: e for e in (events_tsvs or [])}
     for b in branches_tsvs:
         rid = Path(b).stem
@@ -225,9 +236,9 @@ def summary_long(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def make_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, out, coords_tsv=None, stress_tsv=None,
-                 symmetry=(), curves=(), stability=(), layers=()) -> pd.DataFrame:
+                 symmetry=(), curves=(), stability=(), layers=(), threads: int = 1) -> pd.DataFrame:
     """The rule's entry point: build and write results/summary.tsv."""
     df = build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, coords_tsv, stress_tsv, symmetry, curves,
-                       stability, layers)
+                       stability, layers, threads)
     write_summary(df, out)
     return df
