@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-FULL = {"exact": (100, 50, 1000), "scale": (1000, 101, 360), "added": 10, "subset": 5000, "landmarks": 2000}
+FULL = {"exact": (100, 50, 1000), "scale": (1000, 101, 360), "added": 10, "subset": 5000, "landmarks": 500}  # the default
 QUICK = {"exact": (6, 8, 30), "scale": (20, 11, 30), "added": 2, "subset": 60, "landmarks": 40}
 
 
