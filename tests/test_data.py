@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from topolearn import data
-from topolearn.data import DataError, fetch_dataset, load_dataset, parse_idx, read_idx
+from topolearn.data import DataError, fetch_dataset, load_dataset, read_idx
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(not (DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz").is_file(),

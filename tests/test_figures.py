@@ -108,12 +108,6 @@ def test_diverged_run_is_loaded_as_such(results):
     assert load(res, ids["diverged"]).diverged and not load(res, ids["deep"]).diverged
 
 
-def test_same_data_same_svg(results, rendered, tmp_path):
-    res, ids, _ = results
-    again = theme.save(runs.plot_learning_curves(load(res, ids["deep"])), tmp_path, "lc", ["svg"], DPI)[0]
-    assert again.read_bytes() == rendered["deep", "learning_curves"][2].read_bytes()
-
-
 def test_every_configured_format_is_written(tmp_path):
     fig = theme.new_figure(2, 1.5)
     fig.add_subplot().plot([0, 1])

@@ -1,9 +1,5 @@
 """A cluster job's pack or batch comes from the main process's record, not from the disk."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from topolearn.jobgroups import job_groups, save_groups, target_rules

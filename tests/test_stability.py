@@ -1,6 +1,5 @@
 """Stability scan of branch counts over Mapper parameters (topolearn.stability)."""
 
-import numpy as np
 import pandas as pd
 import pytest
 

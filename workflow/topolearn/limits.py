@@ -7,7 +7,6 @@ Estimates are coarse on purpose (orders of magnitude): they stop plans that cann
 
 import math
 import os
-from pathlib import Path
 
 from .datasets import dataset_info
 from .schedule import updates_per_epoch

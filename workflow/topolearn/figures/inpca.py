@@ -98,7 +98,6 @@ def _factor_colors(values: pd.Series, factor: str):
 
 def plot_inpca_factors(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame):
     """The largest group's checkpoints in 2-D and 3-D, one row per swept factor, coloured by it."""
-    groups = _groups(coords)
     factors = swept_factors(summary) if len(summary) else []
     rows = max(len(factors), 1)
     fig = theme.new_figure(2 * theme.PANEL + 1.6, theme.PANEL * rows + 0.3)
