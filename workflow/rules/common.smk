@@ -170,7 +170,7 @@ if len(POINTS) > 1:
 
 
 def pack_mem_mb(members):
-    return 500 + sum(jobsize.train_mem_mb(POINTS[r], CFG["checkpoint_every"]) - 500 for r in members)
+    return jobsize.pack_mem_mb([POINTS[r] for r in members], CFG["checkpoint_every"])
 
 
 def pack_runtime(members):

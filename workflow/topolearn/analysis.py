@@ -49,27 +49,35 @@ def _point(store: str) -> dict:
 
 
 def analyze_run(job: RunJob, settings: dict) -> str:
-    """Everything read off one run's store; returns a one-line summary."""
-    from .branching import run_branching
-    from .graphs import write_branch_table
-    from .layers import analyze_run_layers
-    from .mapper import mapper_layer
+    """Everything read off one run's store (checked and read once); returns a one-line summary."""
+    import pandas as pd
 
-    point = _point(job.store)
+    from .branching import branching_tables
+    from .graphs import first_events, write_branch_rows
+    from .layers import TABLE_COLUMNS, analyze_run_layers, write_table
+    from .mapper import layer_outputs
+    from .store import open_store, read_metrics, read_weights
+
+    root = open_store(job.store)  # raises StoreError (and quarantines) for a damaged store
+    attrs = dict(root.attrs)
+    point = attrs["params"]
     layers = mapper_layers(settings, point)
+    metrics = read_metrics(root)
+    weights = {layer: read_weights(root, layer) for layer in layers}
     br = settings["branching"]
     mdir = Path(job.outputs["mapper"])
     mdir.mkdir(parents=True, exist_ok=True)
-    jsons = []
-    for layer in layers:
-        jsons.append(mdir / f"{layer}.json")
-        mapper_layer(job.store, layer, mapper_params(settings, point, layer), br["persistence_threshold"],
-                     jsons[-1], None, None, run_id=job.run_id)
-    run_branching(job.store, layers, job.run_id, br["group_threshold"], br["accuracy_jump"],
-                  job.outputs["curve"], job.outputs["events"], job.outputs["symmetry"])
+    docs = [layer_outputs(weights[layer], metrics["epoch"].to_numpy(), layer, mapper_params(settings, point, layer),
+                          br["persistence_threshold"], mdir / f"{layer}.json", None, None, job.run_id)
+            for layer in layers]
+    curve = branching_tables(weights, metrics, attrs, job.run_id, br["group_threshold"], br["accuracy_jump"],
+                             job.outputs["curve"], job.outputs["events"], job.outputs["symmetry"])
     # after the curve: the table sets each layer's Mapper split date beside the curve's first event
-    write_branch_table(jsons, job.outputs["branches"], curve_tsv=job.outputs["curve"])
-    analyze_run_layers(job.store, job.outputs["layers"])  # an empty table unless the data are 2-D
+    write_branch_rows(docs, job.outputs["branches"], first_events(curve))
+    if "repr" in root:  # layer representations: recorded on 2-D data only
+        analyze_run_layers(job.store, job.outputs["layers"])
+    else:
+        write_table(pd.DataFrame(columns=TABLE_COLUMNS), job.outputs["layers"])
     write_stamp(mdir / STAMP, settings)
     return f"{job.run_id}: {len(layers)} layer(s) analysed"
 

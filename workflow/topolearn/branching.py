@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import pdist
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial.distance import pdist, squareform
 from threadpoolctl import threadpool_limits
 
 from .store import open_store, read_metrics, read_weights
@@ -45,39 +46,44 @@ def layer_scale(weights: np.ndarray) -> float:
     return float(np.nanmax(np.median(norms, axis=1))) if norms.size else 0.0
 
 
-def pairwise_distances(w: np.ndarray, resolve: float = 0.0) -> np.ndarray:
-    """Condensed pairwise distances (pdist order) of one snapshot's neurons.
+def snapshot_distances(weights: np.ndarray, resolve: float = 0.0) -> np.ndarray:
+    """(S, N, N) pairwise distances of every snapshot's neurons.
 
-    Fast Gram-matrix form; where it cannot be trusted (distances below 1e-4 of the norms, where
-    cancellation blurs float32-level differences, or a `resolve` scale that small) the exact
-    difference-based pdist is used instead, so identical neurons give exactly 0.
+    Fast Gram-matrix form; for a snapshot where it cannot be trusted (distances below 1e-4 of the
+    norms, where cancellation blurs float32-level differences, or a `resolve` scale that small) the
+    exact difference-based pdist, so identical neurons give exactly 0.
     """
-    w = np.asarray(w, dtype=np.float64)
-    sq = np.einsum("ij,ij->i", w, w)
-    i, j = np.triu_indices(len(w), k=1)
-    d = np.sqrt(np.clip((sq[:, None] + sq[None, :] - 2 * (w @ w.T))[i, j], 0, None))
-    floor = 1e-4 * np.sqrt(sq.max()) if len(sq) else 0.0
-    if d.size and (d.max() <= floor or resolve <= floor):
-        return pdist(w)
+    w = np.asarray(weights, dtype=np.float64)
+    sq = np.einsum("snd,snd->sn", w, w)
+    d = np.sqrt(np.clip(sq[:, :, None] + sq[:, None, :] - 2 * (w @ w.transpose(0, 2, 1)), 0, None))
+    diag = np.arange(w.shape[1])
+    d[:, diag, diag] = 0.0
+    floor = 1e-4 * np.sqrt(sq.max(axis=1))
+    for s in np.flatnonzero((d.max(axis=(1, 2)) <= floor) | (resolve <= floor)):
+        d[s] = squareform(pdist(w[s]))
     return d
 
 
-def snapshot_groups(w: np.ndarray, threshold: float) -> tuple[int, float]:
-    """(number of single-linkage groups at `threshold`, max pairwise distance) of one snapshot."""
-    if len(w) < 2:
-        return len(w), 0.0
-    d = pairwise_distances(w, resolve=threshold)
-    groups = int(fcluster(linkage(d, method="single"), t=threshold, criterion="distance").max())
-    return groups, float(d.max())
+def snapshot_group_counts(weights: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per snapshot of (S, N, D) weights: single-linkage groups at `threshold` and max pairwise
+    distance. Single-linkage clusters cut at t are the connected components of the graph joining
+    neurons at distance <= t (what fcluster's "distance" criterion keeps together), so all snapshots
+    are one block-diagonal graph and one connected_components call."""
+    S, N = weights.shape[:2]
+    if N < 2 or S == 0:
+        return np.full(S, N, dtype=int), np.zeros(S)
+    d = snapshot_distances(weights, resolve=threshold)
+    s, i, j = np.nonzero(np.triu(d <= threshold, k=1))
+    graph = coo_matrix((np.ones(len(s), np.int8), (s * N + i, s * N + j)), shape=(S * N, S * N))
+    labels = np.sort(connected_components(graph, directed=False)[1].reshape(S, N), axis=1)
+    return 1 + (np.diff(labels, axis=1) != 0).sum(axis=1), d.max(axis=(1, 2))
 
 
 def branching_curve(weights: np.ndarray, group_threshold: float) -> tuple[np.ndarray, np.ndarray, float]:
     """Per snapshot: group count and max pairwise deviation; plus the layer scale used."""
     scale = layer_scale(weights)
-    thr = group_threshold * scale
-    out = [snapshot_groups(w, thr) for w in weights]
-    groups = np.array([g for g, _ in out], dtype=int)
-    return groups, np.array([d for _, d in out]), scale
+    groups, dev = snapshot_group_counts(np.asarray(weights), group_threshold * scale)
+    return groups.astype(int), dev, scale
 
 
 def branching_events(groups: np.ndarray) -> np.ndarray:
@@ -181,17 +187,26 @@ def run_branching(store_path, layers, run_id: str, group_threshold: float, accur
 def _run_branching(store_path, layers, run_id, group_threshold, accuracy_jump, curve_path, events_path,
                    symmetry_path):
     root = open_store(store_path)  # raises StoreError for an incomplete or damaged store
-    metrics = read_metrics(root)
-    context = symmetry_context(dict(root.attrs))
+    branching_tables({layer: read_weights(root, layer) for layer in layers}, read_metrics(root), dict(root.attrs),
+                     run_id, group_threshold, accuracy_jump, curve_path, events_path, symmetry_path)
+
+
+def branching_tables(weights: dict, metrics: pd.DataFrame, attrs: dict, run_id: str, group_threshold: float,
+                     accuracy_jump: float, curve_path, events_path, symmetry_path) -> pd.DataFrame:
+    """Curve, events and symmetry tables of a run's layers ({layer: (S, N, D) weights}, the store's
+    metrics and attrs) written to their paths; returns the curve."""
+    context = symmetry_context(attrs)
     curves, events, syms = [], [], []
-    for layer in layers:
-        c, e, s = layer_branching(read_weights(root, layer), metrics, layer, run_id, group_threshold, accuracy_jump)
+    for layer, w in weights.items():
+        c, e, s = layer_branching(w, metrics, layer, run_id, group_threshold, accuracy_jump)
         curves.append(c)
         events += e
         syms.append({**s, "context": context})
         log.info(f"{run_id} {layer}: final groups {s['final_groups']}, {len(e)} branching event(s), "
                  f"symmetry broken at epoch {s['symmetry_break_epoch']} (first difference at "
                  f"{s['first_difference_epoch']}), final max deviation {s['final_max_deviation']:.3g}")
-    _write(pd.concat(curves, ignore_index=True)[CURVE_COLUMNS], curve_path)
+    curve = pd.concat(curves, ignore_index=True)[CURVE_COLUMNS]
+    _write(curve, curve_path)
     _write(pd.DataFrame(events, columns=EVENT_COLUMNS), events_path)
     _write(pd.DataFrame(syms, columns=SYMMETRY_COLUMNS), symmetry_path)
+    return curve

@@ -210,16 +210,23 @@ def curve_first_events(curve_tsv) -> dict:
     """{layer: epoch of the first branching event} of a branching-curve table (branching.py)."""
     if curve_tsv is None or not Path(curve_tsv).is_file() or Path(curve_tsv).stat().st_size == 0:
         return {}
-    df = pd.read_csv(curve_tsv, sep="\t", keep_default_na=False, na_values=["NA", "nan", ""])
-    ev = df[df["event"].astype(str) == "branching"].sort_values("epoch", kind="stable")
+    return first_events(pd.read_csv(curve_tsv, sep="\t", keep_default_na=False, na_values=["NA", "nan", ""]))
+
+
+def first_events(curve: pd.DataFrame) -> dict:
+    ev = curve[curve["event"].astype(str) == "branching"].sort_values("epoch", kind="stable")
     return ev.drop_duplicates("layer").set_index("layer")["epoch"].astype(float).to_dict()
 
 
 def write_branch_table(json_paths, out_path, curve_tsv=None) -> None:
     """results/branches/{run_id}.tsv: one row per layer, from the layers' learning-graph JSONs (and,
     given the run's branching curve, the curve's first event and the Mapper date's lag behind it)."""
-    first = curve_first_events(curve_tsv)
-    rows = [branch_row(json.loads(Path(p).read_text()), first) for p in json_paths]
+    write_branch_rows([json.loads(Path(p).read_text()) for p in json_paths], out_path, curve_first_events(curve_tsv))
+
+
+def write_branch_rows(docs: list[dict], out_path, curve_first: dict) -> None:
+    """write_branch_table from the documents themselves and {layer: first curve event epoch}."""
+    rows = [branch_row(doc, curve_first) for doc in docs]
     df = pd.DataFrame(rows, columns=BRANCH_COLUMNS).sort_values("layer_index")
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out_path, sep="\t", index=False, na_rep="NA")

@@ -54,27 +54,33 @@ def _layer_columns(coords: pd.DataFrame, events: pd.DataFrame, branches: pd.Data
     """{run_id: {layer{i}_first_{split,jump,branch}_progress: progress}}: the first branching event,
     its paired accuracy jump, and the first significant branch of each layer, in progress units."""
     out: dict = {}
-    for rid in set(events.get("run_id", [])) | set(branches.get("run_id", [])):
-        to_p = epoch_to_progress(coords, rid)
+    pts = coords[coords["kind"] == "checkpoint"]
+    by_run = {rid: c for rid, c in pts.groupby("run_id", sort=False)}
+    ev_by = {rid: e for rid, e in events.groupby("run_id", sort=False)} if len(events) else {}
+    br_by = {rid: b for rid, b in branches.groupby("run_id", sort=False)} if len(branches) else {}
+    for rid in set(ev_by) | set(br_by):
+        to_p = epoch_to_progress(by_run.get(rid, pts.iloc[:0]), rid)
         row = out.setdefault(rid, {})
-        if len(events):
-            ev = events[events["run_id"] == rid].sort_values("branch_epoch", kind="stable").drop_duplicates("layer")
+        if rid in ev_by:
+            ev = ev_by[rid].sort_values("branch_epoch", kind="stable").drop_duplicates("layer")
             for _, e in ev.iterrows():
                 row[f"{e['layer']}_first_split_progress"] = float(to_p(e["branch_epoch"]))
                 row[f"{e['layer']}_first_jump_progress"] = float(to_p(e.get("jump_epoch", np.nan)))
-        if len(branches):
-            for _, b in branches[branches["run_id"] == rid].iterrows():
-                row[f"{b['layer']}_first_branch_progress"] = float(to_p(b.get("first_branch_epoch", np.nan)))
+        for _, b in br_by.get(rid, branches.iloc[:0]).iterrows():
+            row[f"{b['layer']}_first_branch_progress"] = float(to_p(b.get("first_branch_epoch", np.nan)))
     return out
 
 
-def inpca_columns(coords_tsv, stress_tsv=None, events_tsvs=(), branches_tsvs=()) -> pd.DataFrame:
+def inpca_columns(coords_tsv, stress_tsv=None, events_tsvs=(), branches_tsvs=(), events=None,
+                  branches=None) -> pd.DataFrame:
     """One row per embedded run (index run_id): inpca_group, inpca_path_length (sum of step lengths,
     sphere metric: arccos(1/sqrt(C)) is the straight ignorance -> truth path), inpca_final_progress,
-    inpca_stress_top3 (the group's), and layer{i}_first_{split,jump,branch}_progress."""
+    inpca_stress_top3 (the group's), and layer{i}_first_{split,jump,branch}_progress. The events and
+    branch tables come as files or, already read, as frames."""
     coords = read_coords(coords_tsv)
     stress = pd.read_csv(stress_tsv, sep="\t") if stress_tsv and Path(stress_tsv).is_file() else None
     out = _run_columns(coords, stress)
-    layers = pd.DataFrame.from_dict(_layer_columns(coords, _read_tables(events_tsvs), _read_tables(branches_tsvs)),
-                                    orient="index")
+    events = _read_tables(events_tsvs) if events is None else events
+    branches = _read_tables(branches_tsvs) if branches is None else branches
+    layers = pd.DataFrame.from_dict(_layer_columns(coords, events, branches), orient="index")
     return out.join(layers, how="outer") if len(layers) else out

@@ -30,6 +30,7 @@ SETTINGS = {"exact_max": 8000, "landmarks": 500, "dims": 10, "spectrum": 50, "me
             "recompute": False, "check_points": 2000}
 META = ["group", "run_id", "kind", "snapshot", "step", "epoch", "test_acc", "progress", "step_length", "landmark"]
 GOLDEN = (np.sqrt(5) - 1) / 2
+PLACE_CHUNK = 16  # runs placed together (about 1,600 checkpoints of the default sweep)
 
 
 @dataclass
@@ -88,13 +89,14 @@ def _finite(probs) -> np.ndarray:
     return np.isfinite(probs.reshape(len(probs), -1)).all(axis=1)
 
 
-def _run_table(run: Run, probs, m: pd.DataFrame, ok) -> pd.DataFrame:
-    """Checkpoint rows of one run (finite snapshots only): metrics, progress and step length."""
+def _run_table(run: Run, probs, m: pd.DataFrame, ok, progress: bool = True) -> pd.DataFrame:
+    """Checkpoint rows of one run (finite snapshots only): metrics, progress (unless the caller
+    computes it for many runs at once) and step length."""
     idx = np.flatnonzero(ok)
     return pd.DataFrame({"run_id": run.run_id, "kind": "checkpoint", "snapshot": idx,
                          "step": m["step"].to_numpy()[idx], "epoch": m["epoch"].to_numpy()[idx],
                          "test_acc": m["test_acc"].to_numpy()[idx],
-                         "progress": geodesic_progress(probs[idx], run.labels) if len(idx) else [],
+                         "progress": geodesic_progress(probs[idx], run.labels) if progress and len(idx) else np.nan,
                          "step_length": step_lengths(probs[idx]), "landmark": False})
 
 
@@ -206,15 +208,36 @@ def _fit(runs: list[Run], cfg: dict):
     return {"probs": L, "keys": keys, "fit": fit, "runs": {r.key for r in runs}}
 
 
-def _place_run(run: Run, state: dict, cfg: dict) -> pd.DataFrame:
-    p, m = run.load()
-    ok = _finite(p)
-    _note_dropped(run, ok)
-    t = _run_table(run, p, m, ok)
-    d = bhattacharyya(p[ok], state["probs"], memory_mb=cfg["memory_mb"], threads=cfg.get("threads", 1))
-    x = place(d, state["fit"])[:, :cfg["dims"]]
+def _place_runs(runs: list[Run], state: dict, cfg: dict) -> pd.DataFrame:
+    """Rows and out-of-sample coordinates of runs placed into a landmark embedding.
+
+    Runs go in chunks of PLACE_CHUNK, `threads` chunks at a time: one distance computation and one
+    progress search per chunk (per-run calls were mostly overhead: the landmarks' square roots,
+    thread pools and small arrays), and threads because zarr reads, torch and numpy's large loops
+    all release the GIL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    chunks = [runs[i:i + PLACE_CHUNK] for i in range(0, len(runs), PLACE_CHUNK)]
+    with ThreadPoolExecutor(max(1, cfg.get("threads", 1))) as pool:
+        parts = list(pool.map(lambda c: _place_chunk(c, state, cfg), chunks))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _place_chunk(runs: list[Run], state: dict, cfg: dict) -> pd.DataFrame:
+    tables, probs = [], []
+    for run in runs:
+        p, m = run.load()
+        ok = _finite(p)
+        _note_dropped(run, ok)
+        tables.append(_run_table(run, p, m, ok, progress=False).assign(key=run.key))
+        probs.append(p[ok])
+    t = pd.concat(tables, ignore_index=True)
+    P = np.concatenate(probs)
+    t["progress"] = geodesic_progress(P, runs[0].labels) if len(P) else []  # a group shares its probe labels
+    x = place(bhattacharyya(P, state["probs"], memory_mb=cfg["memory_mb"] / max(1, cfg.get("threads", 1))),
+              state["fit"])[:, :cfg["dims"]]
     lm = set(state["keys"])
-    t["landmark"] = [f"{run.key}/{s}" in lm for s in t["snapshot"]]
+    t["landmark"] = [f"{k}/{s}" in lm for k, s in zip(t["key"], t["snapshot"])]
     return pd.concat([t, pd.DataFrame(x, columns=[f"inpca{j + 1}" for j in range(x.shape[1])])], axis=1)
 
 
@@ -240,8 +263,7 @@ def _landmark(name: str, runs: list[Run], cfg: dict, cache: Path | None):
     placed = placed[placed["key"].isin(keep)] if len(placed) else placed
     done = set(placed["key"]) if len(placed) else set()
     new = [r for r in runs if r.key not in done]
-    parts = [placed] + [_place_run(r, state, cfg).assign(key=r.key) for r in new]
-    placed = pd.concat(parts, ignore_index=True)
+    placed = pd.concat([placed, _place_runs(new, state, cfg)], ignore_index=True)
     print(f"inpca: {len(new)} runs placed, {len(runs) - len(new)} reused")
     if state_file is not None and new:
         with open(state_file.with_suffix(".tmp"), "wb") as fh:

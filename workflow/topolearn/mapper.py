@@ -16,7 +16,8 @@ import kmapper as km
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import DBSCAN
-from scipy.spatial.distance import cdist
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import cdist, pdist
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
 
@@ -27,6 +28,7 @@ from .store import open_store, read_metrics, read_weights
 
 log = logging.getLogger(__name__)
 
+LINKAGE_MAX_POINTS = 4000  # its condensed distances: 64 MB; beyond, sklearn's neighbour lists
 LENSES = ("l2norm_pca", "l2norm", "epoch", "pc1")
 SCHEMA = "topolearn.mapper/1"
 
@@ -116,9 +118,34 @@ class CompactDBSCAN(BaseEstimator, ClusterMixin):
                                                   return_inverse=True, return_counts=True)
         else:  # cells too fine to index: cluster the points as they are
             first, inverse, counts = np.arange(len(X)), np.arange(len(X)), np.ones(len(X), dtype=int)
-        db = DBSCAN(eps=self.eps, min_samples=self.min_samples).fit(X[first], sample_weight=counts)
-        self.labels_ = db.labels_[inverse.ravel()]
+        if self.min_samples <= 2 and len(first) <= LINKAGE_MAX_POINTS:
+            labels = linkage_dbscan(X[first], counts, self.eps, self.min_samples)
+        else:
+            labels = DBSCAN(eps=self.eps, min_samples=self.min_samples).fit(X[first], sample_weight=counts).labels_
+        self.labels_ = labels[inverse.ravel()]
         return self
+
+
+def linkage_dbscan(X: np.ndarray, weight: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
+    """sklearn DBSCAN's labels for min_samples <= 2, from scipy's single linkage.
+
+    With min_samples <= 2 every point with a neighbour within eps (or a weight of 2) is a core
+    point, so DBSCAN has no border points: its clusters are the components of the eps-graph, that
+    is single linkage cut at eps, and the rest is noise (-1). Clusters are numbered by their first
+    point, as sklearn numbers them. Here because sklearn's neighbour lists cost 2-3x more on these
+    clouds (one DBSCAN per cover interval, 20 per layer): the analysis's largest single cost.
+    """
+    n = len(X)
+    if n < 2:
+        return np.where(weight >= min_samples, 0, -1)[:n]
+    comp = fcluster(linkage(pdist(X), method="single"), t=eps, criterion="distance")
+    core = (np.bincount(comp)[comp] > 1) | (weight >= min_samples)
+    labels = np.full(n, -1)
+    firsts = np.unique(comp[core], return_index=True)[1]
+    order = np.full(comp.max() + 1, -1)
+    order[comp[core][np.sort(firsts)]] = np.arange(len(firsts))
+    labels[core] = order[comp[core]]
+    return labels
 
 
 class PointIndexNerve(km.GraphNerve):
@@ -378,13 +405,22 @@ def mapper_layer(store_path, layer: str, params: dict, threshold: float, json_pa
 
 def _mapper_layer(store_path, layer, params, threshold, json_path, html_path, png_path, run_id):
     root = open_store(store_path)  # raises StoreError for an incomplete or damaged store
+    epochs = read_metrics(root)["epoch"].to_numpy()
+    return layer_outputs(read_weights(root, layer), epochs, layer, params, threshold, json_path, html_path,
+                         png_path, run_id or root.attrs.get("run_id", ""))
+
+
+def layer_outputs(weights: np.ndarray, epochs: np.ndarray, layer: str, params: dict, threshold: float, json_path,
+                  html_path, png_path, run_id: str) -> dict:
+    """The learning graph of one layer's (S, N, D) weight history -> its document, and each of JSON,
+    HTML and PNG that is given a path."""
     warn: list[str] = []
-    weights, epochs = _finite_snapshots(read_weights(root, layer), read_metrics(root)["epoch"].to_numpy(), warn)
+    weights, epochs = _finite_snapshots(weights, epochs, warn)
     for w in warn:
         log.warning(w)
     doc, graph, cloud = learning_graph(weights, epochs, params, threshold)
     doc["warnings"] = warn + doc["warnings"]
-    doc = {"run_id": run_id or root.attrs.get("run_id", ""), "layer": layer, "layer_index": int(layer[5:]), **doc}
+    doc = {"run_id": run_id, "layer": layer, "layer_index": int(layer[5:]), **doc}
     title = f"run {doc['run_id']} {layer}"
     if json_path:  # each output is optional: the analysis writes the JSON, the figure jobs the pictures
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)

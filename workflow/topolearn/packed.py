@@ -32,6 +32,7 @@ from .config import normalize_point, run_id
 from .models import model_for_point, weight_layers
 from .packing import pack_key
 from .runlock import Guard, Stopped, adopt_finished, run_lock, stop_message
+from .store import store_arrays, write_blocks
 from .train import (CHECKPOINT, EVAL_BATCH, Block, TrainData, _deterministic, _device_name, epoch_order,
                     load_checkpoint, load_train_data, log_done, make_optimizer, new_store, publish, resolve_device,
                     run_attrs, save_checkpoint, score, snapshots_from)
@@ -215,9 +216,11 @@ class Member:
     diverged_at: int | None = None
     last_test_acc: float = float("nan")
     attrs: dict = field(default_factory=dict)
+    arrays: dict = None
 
     def __post_init__(self):
         self.block = Block(start=self.k)
+        self.arrays = store_arrays(self.root)  # array handles, looked up once
 
 
 def _check_packable(points: list[dict]) -> None:
@@ -251,6 +254,11 @@ class Group:
 
     # ------------------------------------------------------------ checkpoints, stopping, dropping
 
+    @staticmethod
+    def flush(members: list[Member]) -> None:
+        """Write the members' recorded rows into their stores, all in one batch."""
+        write_blocks([(m.arrays, *m.block.take()) for m in members if m.block.rows])
+
     def checkpoint(self, i: int) -> None:
         m = self.alive[i]
         model = dict(zip(m.model.state_dict().keys(), (p[i].detach().cpu().clone() for p in self.stack.params)))
@@ -263,8 +271,8 @@ class Group:
         reason = self.pack.guard.reason(at_snapshot)
         if reason is None:
             return
-        for i, m in enumerate(self.alive):
-            m.block.flush(m.root)
+        self.flush(self.alive)
+        for i in range(len(self.alive)):
             self.checkpoint(i)
         message = stop_message(reason, self.step)
         self.pack.log.write(message + "\n")
@@ -275,10 +283,9 @@ class Group:
         """Finish the diverged members now (their finite snapshots); the others go on."""
         if not bad:
             return
+        self.flush([self.alive[i] for i in bad])
         for i in bad:
-            m = self.alive[i]
-            m.block.flush(m.root)
-            self.pack.finish(m, None, self)
+            self.pack.finish(self.alive[i], None, self)
         keep = [i for i in range(len(self.alive)) if i not in set(bad)]
         idx = torch.tensor(keep, dtype=torch.long, device=self.pack.dev)
         self.stack.select(idx)
@@ -322,9 +329,9 @@ class Group:
         self.k = self.alive[0].k
         t0 = time.perf_counter()
         if len(self.alive[0].block.rows) == pack.chunk or self.k == len(pack.data.steps):
-            for i, m in enumerate(self.alive):
-                m.block.flush(m.root)
-                if self.k < len(pack.data.steps):
+            self.flush(self.alive)
+            if self.k < len(pack.data.steps):
+                for i in range(len(self.alive)):
                     self.checkpoint(i)
         self.timing["write_s"] += time.perf_counter() - t0
 
@@ -372,8 +379,8 @@ class Group:
         self.snapshot()  # the final one, at step == total
         if self.alive:
             final = self.final_eval()
+            self.flush(self.alive)
             for i, m in enumerate(list(self.alive)):
-                m.block.flush(m.root)
                 self.pack.finish(m, {k: v[i] for k, v in final.items()}, self)
 
     def final_eval(self) -> dict:

@@ -18,6 +18,7 @@ import zarr
 from .config import normalize_point
 from .data import load_dataset
 from .models import ACTIVATIONS
+from .store import codec
 from .toydata import GRID_MARGIN, is_toy
 
 
@@ -56,7 +57,8 @@ def forward_all(weights: list, biases: list | None, X: np.ndarray, activation: s
 def _write(group, name, data, dims, chunk_rows=None):
     chunks = data.shape if chunk_rows is None else (min(chunk_rows, max(1, data.shape[0])),) + data.shape[1:]
     arr = group.create_array(name, shape=data.shape, chunks=chunks, dtype=data.dtype, dimension_names=dims,
-                             fill_value=np.nan if data.dtype.kind == "f" else -1, overwrite=True)
+                             fill_value=np.nan if data.dtype.kind == "f" else -1, overwrite=True,
+                             compressors=codec())
     arr[:] = data
 
 
@@ -82,7 +84,7 @@ def record(root: zarr.Group, point: dict, data_root="data") -> bool:
     if p["grid_size"]:
         pts, bounds = input_grid(X_train, p["grid_size"])
         grid = root.require_group("grid")
-        grid.attrs.update({"shape": [p["grid_size"], p["grid_size"]], "bounds": bounds})
+        grid.update_attributes({"shape": [p["grid_size"], p["grid_size"]], "bounds": bounds})
         _write(grid, "input", pts, ["grid_point", "feature"])
         for i, h in enumerate(forward_all(weights, biases, pts, p["activation"])):
             _write(grid, f"layer{i}", h, ["snapshot", "grid_point", f"unit_layer{i}"], rows)

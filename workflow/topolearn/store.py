@@ -4,6 +4,7 @@ Writers fill a store under a scratch path and move it into place only once it is
 readers go through `open_store`, which refuses incomplete or damaged stores.
 """
 
+import asyncio
 import os
 import platform
 import shutil
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import zarr
+from zarr.codecs import BloscCodec
 
 from . import __version__
 # The cheap checks live in a module without zarr (the workflow runs them at parse time).
@@ -33,9 +35,20 @@ def library_versions() -> dict:
             "numpy": np.__version__, "zarr": zarr.__version__, "numcodecs": numcodecs.__version__}
 
 
-def _array(group, name, shape, chunks, dtype, dims, fill=np.nan):
+def codec():
+    """Blosc lz4 with byte shuffle: on weights and predictions it compresses better than zarr's
+    default zstd (probs 0.67 of raw against 0.85) and encodes 2-10x, decodes 5x faster."""
+    return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+
+
+def _array(group, name, shape, chunks, dtype, dims, fill=np.nan, attrs=None):
     return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, dimension_names=dims,
-                              fill_value=fill)
+                              fill_value=fill, attributes=attrs, compressors=codec())
+
+
+# Attributes go in with the node they belong to, and later in one update_attributes: zarr's
+# `attrs[key] = value` and `attrs.update(...)` rewrite the node's metadata once per key.
+COORDS_ATTR = {"coordinates": " ".join(SNAPSHOT_COORDS)}  # CF convention: xarray shows them as coords
 
 
 def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labels, n_classes: int,
@@ -44,18 +57,15 @@ def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labe
 
     layer_shapes: [(n_neurons, n_inputs)] per weight layer, layer0 first, output last.
     """
-    root = zarr.open_group(str(path), mode="w", zarr_format=3)
-    root.attrs.update({**attrs, "complete": False})
+    root = zarr.open_group(str(path), mode="w", zarr_format=3, attributes={**attrs, "complete": False})
     c = max(1, min(chunk, n_snapshots))
     for name in METRICS:
         dtype = "int64" if name == "step" else "float64"
-        arr = _array(root, name, (n_snapshots,), (c,), dtype, ["snapshot"], fill=-1 if name == "step" else np.nan)
-        if name not in SNAPSHOT_COORDS:
-            arr.attrs["coordinates"] = " ".join(SNAPSHOT_COORDS)
+        _array(root, name, (n_snapshots,), (c,), dtype, ["snapshot"], fill=-1 if name == "step" else np.nan,
+               attrs=None if name in SNAPSHOT_COORDS else COORDS_ATTR)
     n_probe = len(probe_labels)
-    probs = _array(root, "probs", (n_snapshots, n_probe, n_classes), (c, n_probe, n_classes), "float32",
-                   ["snapshot", "sample", "class"])
-    probs.attrs["coordinates"] = " ".join(SNAPSHOT_COORDS)  # CF convention: xarray shows them as coords
+    _array(root, "probs", (n_snapshots, n_probe, n_classes), (c, n_probe, n_classes), "float32",
+           ["snapshot", "sample", "class"], attrs=COORDS_ATTR)
     labels = _array(root, "probe_labels", (n_probe,), (n_probe,), "int64", ["sample"], fill=-1)
     labels[:] = np.asarray(probe_labels, dtype=np.int64)
     weights = root.create_group("weights")
@@ -71,9 +81,21 @@ def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labe
 
 def write_rows(root: zarr.Group, start: int, rows: dict) -> None:
     """Write a block of consecutive snapshots; `rows` maps array paths to (k, ...) arrays."""
-    for name, block in rows.items():
-        block = np.asarray(block)
-        root[name][start:start + len(block)] = block
+    write_blocks([(root, start, rows)])
+
+
+def write_blocks(blocks: list[tuple[zarr.Group, int, dict]]) -> None:
+    """write_rows for many (store, start, rows) at once, as one batch of zarr's asynchronous writes:
+    a pack flushes every network's store together, and each synchronous write pays a hand-off to
+    zarr's event loop that costs more than the write itself."""
+    writes = [(root[name].async_array, start, np.asarray(block)) for root, start, rows in blocks
+              for name, block in rows.items()]
+
+    async def all_writes():
+        await asyncio.gather(*(a.setitem(slice(start, start + len(b)), b) for a, start, b in writes))
+
+    if writes:
+        asyncio.run(all_writes())
 
 
 def finalize_store(path, n_recorded: int, attrs: dict) -> None:
@@ -89,8 +111,13 @@ def finalize_store(path, n_recorded: int, attrs: dict) -> None:
             if arr.metadata.dimension_names and arr.metadata.dimension_names[0] == "snapshot":
                 arr.resize((n_recorded,) + arr.shape[1:])
     manifest = {rel: [f.stat().st_size, _crc(f)] for rel, f in _files(path)}
-    root.attrs.update({**attrs, "n_snapshots": int(n_recorded), "manifest": manifest})
-    root.attrs["complete"] = True
+    root.update_attributes({**attrs, "n_snapshots": int(n_recorded), "manifest": manifest})
+    root.update_attributes({"complete": True})
+
+
+def store_arrays(root: zarr.Group) -> dict:
+    """{array path: array} of a store, e.g. `weights/layer0`."""
+    return dict(_all_arrays(root))
 
 
 def _all_arrays(group, prefix=""):

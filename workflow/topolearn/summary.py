@@ -149,32 +149,50 @@ def _map(fn, items, threads: int) -> list:
         return list(pool.map(fn, items, chunksize=max(1, len(items) // (8 * threads))))
 
 
+def _run_part(item: tuple) -> tuple[str, dict, pd.DataFrame, pd.DataFrame]:
+    """Everything the summary reads of one run (its store and its tables): (run id, columns, events,
+    branch table); the events and branch table go on to the InPCA progress columns."""
+    from .baselines import layer_columns
+    from .inpca_progress import _read_tables
+    from .layers import summary_columns
+
+    rid, store, branches, events, symmetry, curve, layers = item
+    row = run_row(store) if store else {}
+    if branches:
+        row.update(layer_rows(branches, events))
+    for cols in layer_columns([symmetry] if symmetry else (), [curve] if curve else ()).values():
+        row.update(cols)
+    if layers:
+        row.update(summary_columns(layers))
+    return rid, row, _read_tables([events] if events else ()), _read_tables([branches] if branches else ())
+
+
 def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv=None,
                   stress_tsv=None, symmetry=(), curves=(), stability=(), layers=(), threads: int = 1) -> pd.DataFrame:
     """One row per run of the sweep table; stores/branch tables are matched by run id (path); with
     InPCA's coords.tsv (and stress.tsv), the InPCA and progress columns; with the runs' symmetry
     tables, branching curves and stability scans, their columns (baselines.layer_columns); with the
-    layer tables of 2-D runs, each layer's final separability, Betti numbers and folds."""
+    layer tables of 2-D runs, each layer's final separability, Betti numbers and folds. Each run's
+    files are read in one task, `threads` processes at a time."""
     sweep = read_sweep_table(sweep_tsv)
-    by_run = dict(zip((Path(s).parent.name for s in stores), _map(run_row, stores, threads)))
-    events = {Path(e).name.split(".")[0]: e for e in (events_tsvs or [])}
-    for b in branches_tsvs:
-        rid = Path(b).stem
-        by_run.setdefault(rid, {}).update(layer_rows(b, events.get(rid)))
+    by_name = [{Path(p).parent.name: p for p in stores}, {Path(p).stem: p for p in branches_tsvs},
+               {Path(p).name.split(".")[0]: p for p in events_tsvs or ()},
+               {Path(p).name.split(".")[0]: p for p in symmetry or ()},
+               {Path(p).name.split(".")[0]: p for p in curves or ()}, {Path(p).stem: p for p in layers or ()}]
+    rids = list(dict.fromkeys(r for files in by_name for r in files))
+    parts = _map(_run_part, [(r, *(files.get(r) for files in by_name)) for r in rids], threads)
+    by_run = {rid: row for rid, row, _, _ in parts}
     if coords_tsv is not None and Path(coords_tsv).is_file():
         from .inpca_progress import inpca_columns
 
-        for rid, row in inpca_columns(coords_tsv, stress_tsv, events_tsvs, branches_tsvs).iterrows():
+        ev = pd.concat([e for _, _, e, _ in parts if len(e)] or [pd.DataFrame()], ignore_index=True)
+        br = pd.concat([b for _, _, _, b in parts if len(b)] or [pd.DataFrame()], ignore_index=True)
+        for rid, row in inpca_columns(coords_tsv, stress_tsv, events=ev, branches=br).iterrows():
             by_run.setdefault(rid, {}).update(row.dropna().to_dict())
     from .baselines import layer_columns
 
-    for rid, cols in layer_columns(symmetry or (), curves or (), stability or ()).items():
+    for rid, cols in layer_columns((), (), stability or ()).items():
         by_run.setdefault(rid, {}).update(cols)
-    if layers:
-        from .layers import summary_columns
-
-        for t in layers:
-            by_run.setdefault(Path(t).stem, {}).update(summary_columns(t))
     rows = []
     for _, p in sweep.iterrows():
         extra = by_run.get(p["run_id"], {})

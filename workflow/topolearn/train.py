@@ -191,8 +191,12 @@ class Block:
 
     def flush(self, root: zarr.Group) -> int:
         """Write the rows at [start, start + len) and return the next start."""
-        if not self.rows:
-            return self.start
+        if self.rows:
+            write_rows(root, *self.take())
+        return self.start
+
+    def take(self) -> tuple[int, dict]:
+        """(start, {array path: rows}) of the rows recorded since the last flush, which they leave."""
         steps, epochs, snaps = zip(*self.rows)
         out = {"step": np.array(steps, np.int64), "epoch": np.array(epochs, np.float64),
                "probs": np.stack([s["probs"] for s in snaps])}
@@ -202,10 +206,10 @@ class Block:
             out[f"weights/layer{i}"] = np.stack([s["weights"][i] for s in snaps])
         for i in range(len(snaps[0]["biases"])):
             out[f"biases/layer{i}"] = np.stack([s["biases"][i] for s in snaps])
-        write_rows(root, self.start, out)
+        start = self.start
         self.start += len(self.rows)
         self.rows = []
-        return self.start
+        return start, out
 
 
 # ---------------------------------------------------------------- checkpoints

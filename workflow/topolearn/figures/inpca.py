@@ -6,6 +6,7 @@ against `figures.time_axis`). Every figure reads results/inpca/{coords,stress}.t
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import to_rgba_array
 
 from . import theme
 
@@ -17,6 +18,11 @@ TIME_LABEL = {"epoch": "epoch", "progress": "progress ignorance \u2192 truth"}
 
 def _groups(coords: pd.DataFrame) -> list:
     return list(dict.fromkeys(coords["group"])) if len(coords) else []
+
+
+def _runs(pts: pd.DataFrame, order: str) -> dict:
+    """{run id: its checkpoint rows sorted by `order`}, runs in order of first appearance."""
+    return {rid: r.sort_values(order, kind="stable") for rid, r in pts.groupby("run_id", sort=False)}
 
 
 def _dim_label(j: int, ev: pd.Series) -> str:
@@ -52,13 +58,16 @@ def plot_inpca(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame
                 theme.note(ax, "no finite predictions to embed")
             continue
         has3 = "inpca3" in c
-        runs = list(dict.fromkeys(pts["run_id"]))
-        for rid, color in zip(runs, theme.palette(len(runs))):
-            r = pts[pts["run_id"] == rid].sort_values("epoch")
-            lab = labels.get(rid, rid) if len(runs) <= MAX_LEGEND_RUNS else None
-            ax2.plot(r["inpca1"], r["inpca2"], "-o", color=color, ms=2, lw=0.8, label=lab, rasterized=len(runs) > 50)
-            ax3.plot(r["inpca1"], r["inpca2"], r["inpca3"] if has3 else 0 * r["inpca1"], "-", color=color, lw=0.8)
-            axp.plot(r["epoch"], r["progress"], "-", color=color, lw=1, rasterized=len(runs) > 50)
+        by_run = _runs(pts, "epoch")
+        runs, colors = list(by_run), theme.palette(len(by_run))
+        xy = [r[["inpca1", "inpca2"]].to_numpy() for r in by_run.values()]
+        names = [labels.get(rid, rid) for rid in runs]
+        coll = theme.draw_lines(ax2, xy, colors, lw=0.8, labels=names)
+        ax2.scatter(*np.concatenate(xy).T, c=to_rgba_array(colors)[np.repeat(np.arange(len(xy)), [len(a) for a in xy])],
+                    s=4, lw=0, rasterized=len(runs) > 50)
+        theme.draw_lines(ax3, [np.column_stack([a, r["inpca3"] if has3 else np.zeros(len(a))])
+                               for a, r in zip(xy, by_run.values())], colors, lw=0.8)
+        theme.draw_lines(axp, [r[["epoch", "progress"]].to_numpy() for r in by_run.values()], colors)
         _landmarks(ax2, ax3, c, has3)
         s = stress[stress["group"] == group].set_index("dim")["explained_stress"]
         ev = stress[stress["group"] == group].set_index("dim")["eigenvalue"]
@@ -69,7 +78,7 @@ def plot_inpca(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame
         axp.set(xlabel="epoch", ylabel=TIME_LABEL["progress"], ylim=(-0.02, 1.02))
         axp.set_title("progress along the geodesic", fontsize=9)
         if len(runs) <= MAX_LEGEND_RUNS:
-            ax2.legend(fontsize=6, frameon=False, loc="best")
+            ax2.legend(handles=coll.legend_proxies, fontsize=6, frameon=False, loc="best")
     fig.suptitle("InPCA of prediction trajectories (Bhattacharyya distance on the probe set)", fontsize=10)
     return fig
 
@@ -89,7 +98,10 @@ def _factor_colors(values: pd.Series, factor: str):
         norm = (mpl.colors.LogNorm if factor in LOG_FACTORS and min(levels) > 0 else mpl.colors.Normalize)(
             min(levels), max(levels))
         sm = mpl.cm.ScalarMappable(norm=norm, cmap=theme.EPOCH_CMAP)
-        return [sm.to_rgba(v) if pd.notna(v) else (0.6, 0.6, 0.6, 1) for v in values], sm
+        v = pd.to_numeric(values, errors="coerce").to_numpy(float)
+        rgba = sm.to_rgba(np.where(np.isnan(v), min(levels), v))
+        rgba[np.isnan(v)] = (0.6, 0.6, 0.6, 1)
+        return rgba, sm
     cmap = dict(zip(levels, theme.palette(len(levels))))
     handles = [mpl.lines.Line2D([], [], ls="", marker="o", color=c, label=f"{v:g}" if isinstance(v, float) else str(v))
                for v, c in cmap.items()]
@@ -174,10 +186,10 @@ def plot_inpca_progress(coords: pd.DataFrame, summary: pd.DataFrame, time_axis: 
     if pts.empty:
         theme.note(ax_a, "no embedded checkpoints")
         return fig
-    runs = list(dict.fromkeys(pts["run_id"]))
-    for rid, color in zip(runs, theme.palette(len(runs))):
-        r = pts[pts["run_id"] == rid].sort_values("snapshot")
-        ax_a.plot(r[time_axis], r["test_acc"], "-", color=color, lw=0.8, rasterized=len(runs) > 50)
+    by_run = _runs(pts, "snapshot")
+    colors = theme.palette(len(by_run))
+    theme.draw_lines(ax_a, [r[[time_axis, "test_acc"]].to_numpy() for r in by_run.values()], colors, lw=0.8)
+    for (rid, r), color in zip(by_run.items(), colors):
         s = splits.loc[rid] if rid in splits.index else None
         if s is not None and time_axis == "progress":
             for col, marker in (("hidden", "o"), ("output", "s")):

@@ -14,8 +14,8 @@ import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from ..config import POINT_DEFAULTS
-from ..store import read_metrics
-from ..summary import open_checked, read_summary, summary_long
+from ..store import open_store
+from ..summary import read_summary, summary_long
 from . import SWEEP_FIGURES, theme
 from .inpca import inpca_figures, plot_inpca  # noqa: F401 (plot_inpca: the InPCA figures moved to inpca.py)
 
@@ -181,22 +181,29 @@ def plot_accuracy_curves(summary: pd.DataFrame, stores):
     ax_train, ax_test = fig.subplots(1, 2, sharey=True)
     paths = {Path(s).parent.name: s for s in stores}
     ids = [r for r in summary["run_id"] if r in paths]
-    for rid, color in zip(ids, theme.palette(max(len(ids), 1))):
-        m = read_metrics(open_checked(paths[rid]))
-        style = "--" if diverged.get(rid) else "-"
-        label = labels[rid] + (" (diverged)" if diverged.get(rid) else "")
-        for ax, split in ((ax_train, "train"), (ax_test, "test")):
-            ax.plot(m["epoch"], m[f"{split}_acc"], style, color=color, lw=1, label=label)
+    curves = [_accuracy_curve(paths[rid]) for rid in ids]
+    colors = theme.palette(max(len(ids), 1))[:len(ids)]
+    styles = ["--" if diverged.get(rid) else "-" for rid in ids]
+    names = [labels[rid] + (" (diverged)" if diverged.get(rid) else "") for rid in ids]
     for ax, split in ((ax_train, "train"), (ax_test, "test")):
+        coll = theme.draw_lines(ax, [np.column_stack([c["epoch"], c[f"{split}_acc"]]) for c in curves], colors,
+                                styles=styles, labels=names)
         ax.set(xlabel="epoch", ylabel="accuracy", title=f"{split} accuracy", ylim=(0, 1.02))
     if not ids:
         theme.note(ax_test, "no runs")
     elif len(ids) <= MAX_LEGEND_RUNS:
-        ax_test.legend(loc="upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=7)
+        ax_test.legend(handles=coll.legend_proxies, loc="upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=7)
     else:
         ax_test.text(0.98, 0.02, f"{len(ids)} runs", transform=ax_test.transAxes, ha="right", fontsize=7)
     fig.suptitle("Accuracy of every run of the sweep", fontsize=10)
     return fig
+
+
+def _accuracy_curve(store) -> dict:
+    """epoch, train_acc and test_acc of a run (checked first: a damaged store is quarantined)."""
+    names = ("epoch", "train_acc", "test_acc")
+    root = open_store(store, deep=names)
+    return {k: root[k][:] for k in names}
 
 
 # ---------------------------------------------------------------- the rule's entry point

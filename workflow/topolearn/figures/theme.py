@@ -53,6 +53,33 @@ def palette(n: int) -> list:
     return [tuple(c) for c in plt.get_cmap(EPOCH_CMAP)(np.linspace(0, 0.95, n))]
 
 
+def draw_lines(ax, lines: list, colors, lw: float = 1.0, styles=None, labels=None, rasterize_over: int = 50):
+    """Many polylines ((k, 2) arrays, or (k, 3) on a 3-D axes) as one line collection.
+
+    One artist for all of a sweep's runs: a thousand `ax.plot` calls dominated the sweep figures'
+    time and made vector files of megabytes. With `labels`, legend proxies are attached."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+    from mpl_toolkits.mplot3d.art3d import Line3DCollection
+
+    lines = [np.asarray(xy, dtype=float) for xy in lines]
+    three = bool(lines) and lines[0].shape[1] == 3
+    coll = (Line3DCollection if three else LineCollection)(lines, colors=colors, linewidths=lw,
+                                                           linestyles=styles if styles is not None else "solid")
+    coll.set_rasterized(len(lines) > rasterize_over)
+    if three:
+        ax.add_collection3d(coll)
+        pts = np.concatenate(lines) if lines else np.zeros((1, 3))
+        ax.auto_scale_xyz(pts[:, 0], pts[:, 1], pts[:, 2])
+    else:
+        ax.add_collection(coll)
+        ax.autoscale_view()
+    if labels is not None:
+        coll.legend_proxies = [Line2D([], [], color=c, ls=st, lw=lw, label=lab)
+                               for c, st, lab in zip(colors, styles or ["-"] * len(lines), labels)]
+    return coll
+
+
 def layer_colors(n: int) -> list:
     """Colors for layers, from the colorblind set minus blue (curves) and vermilion (divergence)."""
     picks = [COLORBLIND[i] for i in (1, 2, 4, 9, 5, 7, 6, 8)]
