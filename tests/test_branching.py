@@ -5,8 +5,11 @@ import pandas as pd
 import pytest
 
 import learning_clouds as lc
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import pdist
+
 from topolearn.branching import (CURVE_COLUMNS, EVENT_COLUMNS, SYMMETRY_COLUMNS, accuracy_jumps, branching_curve,
-                                 branching_events, layer_branching, pair_events, run_branching)
+                                 branching_events, layer_branching, pair_events, run_branching, snapshot_group_counts)
 from topolearn.store import StoreError
 
 
@@ -25,6 +28,25 @@ def test_comb_splits_are_found_within_one_snapshot():
     assert np.all((t[ev] > np.array(splits)) & (t[ev] <= np.array(splits) + dt))
     assert groups[0] == 1 and groups[-1] == 4
     assert np.all(np.diff(dev) >= -0.1)  # neurons only move apart
+
+
+def test_group_counts_are_single_linkage_clusters_of_each_snapshot():
+    """One connected-components pass over all snapshots = scipy's single linkage cut per snapshot,
+    with identical neurons, tiny weights (the exact-distance path) and thresholds of 0."""
+    rng = np.random.default_rng(0)
+    for trial in range(150):
+        S, N, D = (int(v) for v in rng.integers(1, [6, 12, 6]) + [0, 1, 0])
+        w = rng.normal(size=(S, N, D)).astype(np.float32)
+        if trial % 3 == 0:
+            w[:, : N // 2] = w[:, :1]
+        scale = 1e-7 if trial % 5 == 0 else 1.0
+        w *= scale
+        thr = 0.0 if trial % 7 == 0 else float(rng.uniform(0, 2)) * scale
+        groups, dev = snapshot_group_counts(w, thr)
+        for s in range(S):
+            d = pdist(w[s].astype(np.float64))
+            assert groups[s] == fcluster(linkage(d, "single"), t=thr, criterion="distance").max()
+            assert dev[s] == pytest.approx(d.max(), rel=1e-6, abs=1e-12)
 
 
 def test_tiny_init_reads_as_one_group():

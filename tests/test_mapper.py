@@ -14,8 +14,8 @@ from sklearn.cluster import DBSCAN
 import learning_clouds as lc
 from topolearn.config import MAPPER_DEFAULTS, normalize_point
 from topolearn.graphs import BRANCH_COLUMNS, write_branch_table
-from topolearn.mapper import (CompactDBSCAN, PointIndexNerve, auto_eps, layer_cloud, learning_graph, mapper_layer,
-                              reduce)
+from topolearn.mapper import (CompactDBSCAN, PointIndexNerve, auto_eps, layer_cloud, learning_graph, linkage_dbscan,
+                              mapper_layer, reduce)
 from topolearn.store import StoreError
 
 torch.set_num_threads(1)
@@ -54,6 +54,26 @@ def test_compact_dbscan_matches_sklearn():
         core = ref.core_sample_indices_  # same partition of core points (border points may go either way)
         pairs = set(zip(ref.labels_[core], got[core]))
         assert len(pairs) == len(set(ref.labels_[core])) == len(set(got[core]))
+
+
+def test_linkage_dbscan_gives_sklearns_labels_for_min_samples_up_to_2():
+    """Same labels, same numbering, weights counted as sklearn's sample_weight; 0 and 1 points too."""
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        n, dim = int(rng.integers(0, 50)), int(rng.integers(1, 4))
+        x = rng.normal(size=(n, dim))
+        w = rng.integers(1, 4, size=n) if trial % 2 else np.ones(n, dtype=int)
+        eps, ms = float(rng.uniform(0.05, 1.0)), int(rng.integers(1, 3))
+        ref = DBSCAN(eps=eps, min_samples=ms).fit(x, sample_weight=w).labels_ if n else np.array([], int)
+        assert np.array_equal(linkage_dbscan(x, w, eps, ms), ref), trial
+
+
+def test_linkage_dbscan_joins_a_pair_exactly_eps_apart():
+    """auto eps is one of the cloud's own distances: DBSCAN's neighbourhood (distance <= eps) joins
+    that pair, whatever rounding sklearn's expanded-form distances would add."""
+    x = np.array([[0.0, 0.0], [0.3, 0.4], [5.0, 5.0]])
+    eps = float(np.linalg.norm(x[1] - x[0]))
+    assert linkage_dbscan(x, np.ones(3, int), eps, 2).tolist() == [0, 0, -1]
 
 
 def test_point_index_nerve_matches_kmapper():

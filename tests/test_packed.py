@@ -235,3 +235,26 @@ def test_training_benchmark_runs_in_quick_mode():
     out = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.count("RATIO 1") == 2 and "RATIO 2" in out.stdout and "% of matmul" in out.stdout
+
+
+def test_batched_store_writes_equal_one_store_at_a_time(tmp_path):
+    """write_blocks (a pack's flush: every store in one batch of zarr writes) writes what write_rows
+    writes store by store."""
+    from topolearn.store import create_store, store_arrays, write_blocks, write_rows
+
+    rng = np.random.default_rng(0)
+    spec = dict(layer_shapes=[(3, 4), (2, 3)], bias=True, n_snapshots=5, probe_labels=[0, 1, 1], n_classes=2,
+                chunk=2, attrs={"run_id": "x"})
+    rows = [{"step": np.arange(3), "epoch": rng.random(3), "probs": rng.random((3, 3, 2)).astype(np.float32),
+             "weights/layer0": rng.random((3, 3, 4)).astype(np.float32),
+             "biases/layer1": rng.random((3, 2)).astype(np.float32)} for _ in range(2)]
+    one = [create_store(tmp_path / f"one{i}", **spec) for i in range(2)]
+    for root, r in zip(one, rows):
+        write_rows(root, 1, r)
+    many = [create_store(tmp_path / f"many{i}", **spec) for i in range(2)]
+    write_blocks([(store_arrays(root), 1, r) for root, r in zip(many, rows)])
+    for i in range(2):
+        a, b = read_all_arrays(tmp_path / f"one{i}"), read_all_arrays(tmp_path / f"many{i}")
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])

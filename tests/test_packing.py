@@ -82,3 +82,14 @@ def test_settings_compare_equal_whatever_order_their_keys_were_written_in():
     a = canonical({"mapper": {"eps": 0.1, "defaults": {"pca": 5, "lens": "x"}}, "branching": {}})
     b = canonical({"branching": {}, "mapper": {"defaults": {"lens": "x", "pca": 5}, "eps": 0.1}})
     assert repr(a) == repr(b) and fingerprint(a) == fingerprint(b)
+
+
+def test_pack_memory_grows_by_each_networks_buffers_not_a_process_each():
+    """SLURM gets what a pack needs: one process, plus every network's snapshot buffers (measured:
+    0.92 GB peak for 126 digits networks), not a whole single-network job per network."""
+    from topolearn import jobsize
+
+    p = normalize_point({"dataset": "digits", "depth": 2, "width": 32})
+    one, many = jobsize.pack_mem_mb([p], 50), jobsize.pack_mem_mb([p] * 128, 50)
+    assert one == jobsize.train_mem_mb(p, 50)
+    assert one < many < 4000

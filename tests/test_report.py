@@ -171,7 +171,9 @@ window.addEventListener("load", async () => {
     row.querySelector('a[iconname="eye"]').click();
     await wait();
     const img = document.querySelector('#app img[src^="data:image/png"]');
-    await img.decode();
+    // poll rather than await img.decode(): on a busy machine the DOM could be dumped while a
+    // pending decode() still held the handler, leaving no data-seen at all
+    for (let i = 0; i < 60 && !(img.complete && img.naturalWidth); i++) await wait();
     seen.width = img.naturalWidth;
     seen.height = img.naturalHeight;
   } catch (err) { seen.error = String(err); }
