@@ -20,7 +20,7 @@ def run(script: str, *args) -> str:
 @pytest.mark.slow
 def test_sweep_benchmark_quick_mode():
     out = run("bench_sweep.py", "--quick")
-    assert re.search(r"dry run: [\d.]+ s wall, \d+ jobs planned", out), out
+    assert re.search(r"dry run: [\d.]+ s wall \(fastest of [\d., ]+\), \d+ jobs planned", out), out
     assert re.search(r"packed: [\d.]+ s for 16 points", out) and re.search(r"unpacked: [\d.]+ s for 4 points", out), out
     assert re.search(r"speed-up per point, unpacked / packed: [\d.]+x", out), out
 
