@@ -258,3 +258,23 @@ def test_batched_store_writes_equal_one_store_at_a_time(tmp_path):
         assert a.keys() == b.keys()
         for k in a:
             np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_store_writes_work_inside_a_running_event_loop(tmp_path):
+    """A notebook runs an event loop: writes then take zarr's synchronous path, same content."""
+    import asyncio
+
+    from topolearn.store import create_store, write_rows
+
+    spec = dict(layer_shapes=[(3, 4)], bias=False, n_snapshots=4, probe_labels=[0, 1], n_classes=2, chunk=2,
+                attrs={"run_id": "x"})
+    rows = {"step": np.arange(2), "weights/layer0": np.ones((2, 3, 4), np.float32)}
+    write_rows(create_store(tmp_path / "plain", **spec), 0, rows)
+
+    async def in_a_loop():
+        write_rows(create_store(tmp_path / "loop", **spec), 0, rows)
+
+    asyncio.run(in_a_loop())
+    a, b = read_all_arrays(tmp_path / "plain"), read_all_arrays(tmp_path / "loop")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])

@@ -85,17 +85,21 @@ def write_rows(root: zarr.Group, start: int, rows: dict) -> None:
 
 
 def write_blocks(blocks: list[tuple[zarr.Group, int, dict]]) -> None:
-    """write_rows for many (store, start, rows) at once, as one batch of zarr's asynchronous writes:
-    a pack flushes every network's store together, and each synchronous write pays a hand-off to
-    zarr's event loop that costs more than the write itself."""
-    writes = [(root[name].async_array, start, np.asarray(block)) for root, start, rows in blocks
-              for name, block in rows.items()]
+    """write_rows for many (store or {path: array}, start, rows) at once, as one batch of zarr's
+    asynchronous writes: a pack flushes every network's store together, and each synchronous write
+    pays a hand-off to zarr's event loop that costs more than the write itself."""
+    writes = [(root[name], start, np.asarray(block)) for root, start, rows in blocks for name, block in rows.items()]
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop running here (scripts, jobs): one batch
+        async def all_writes():
+            await asyncio.gather(*(a.async_array.setitem(slice(s, s + len(b)), b) for a, s, b in writes))
 
-    async def all_writes():
-        await asyncio.gather(*(a.setitem(slice(start, start + len(b)), b) for a, start, b in writes))
-
-    if writes:
-        asyncio.run(all_writes())
+        if writes:
+            asyncio.run(all_writes())
+        return
+    for a, s, b in writes:  # inside a running loop (a notebook): zarr's synchronous API
+        a[s:s + len(b)] = b
 
 
 def finalize_store(path, n_recorded: int, attrs: dict) -> None:
