@@ -13,11 +13,14 @@ def widths(point: dict) -> list[int]:
     return [info.n_features] + [point["width"] or 0] * point["depth"] + [info.n_classes]
 
 
+def n_weights(point: dict) -> int:
+    w = widths(point)
+    return sum(a * b for a, b in zip(w[:-1], w[1:]))
+
+
 def train_mem_mb(point: dict, checkpoint_every: int) -> int:
     """Weights of all snapshots in memory at most once, plus the dataset and torch's own."""
-    w = widths(point)
-    n_weights = sum(a * b for a, b in zip(w[:-1], w[1:]))
-    return 1500 + (4 * n_weights * checkpoint_every) // 2**20 + 400
+    return 1500 + (4 * n_weights(point) * checkpoint_every) // 2**20 + 400
 
 
 def net_mem_mb(point: dict, checkpoint_every: int) -> float:
@@ -25,9 +28,7 @@ def net_mem_mb(point: dict, checkpoint_every: int) -> float:
     predictions, float32) about three times over (recorded, stacked, encoded), plus 1 MB of
     parameters, gradients and optimizer state. Measured on digits 64-32-32-10 (probe 360, chunk 50):
     3.5 MB per network, peak 0.92 GB for 126 networks; this gives 4.6 MB."""
-    w = widths(point)
-    n_weights = sum(a * b for a, b in zip(w[:-1], w[1:]))
-    row = n_weights + (point.get("probe_size") or 1000) * w[-1]
+    row = n_weights(point) + (point.get("probe_size") or 1000) * widths(point)[-1]
     return 3 * 4 * row * checkpoint_every / 2**20 + 1
 
 

@@ -216,11 +216,11 @@ class Member:
     diverged_at: int | None = None
     last_test_acc: float = float("nan")
     attrs: dict = field(default_factory=dict)
-    arrays: dict = None
+    arrays: dict = field(init=False)  # array handles, looked up once
 
     def __post_init__(self):
         self.block = Block(start=self.k)
-        self.arrays = store_arrays(self.root)  # array handles, looked up once
+        self.arrays = store_arrays(self.root)
 
 
 def _check_packable(points: list[dict]) -> None:

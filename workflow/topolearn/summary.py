@@ -114,11 +114,11 @@ def run_row(store_path) -> dict:
     }
 
 
-def layer_rows(branches_tsv, events_tsv=None) -> dict:
-    """{layer{i}_{metric}: value} from one run's branch table (and branching events)."""
+def layer_rows(df: pd.DataFrame, ev: pd.DataFrame) -> dict:
+    """{layer{i}_{metric}: value} from one run's branch table and branching events, as read by
+    inpca_progress._read_tables (an empty frame for a missing or empty file)."""
     out = {}
-    df = pd.read_csv(branches_tsv, sep="\t", keep_default_na=False, na_values=["NA", "nan", "NaN", ""])
-    jumps = _first_jumps(events_tsv)
+    jumps = _first_jumps(ev)
     for _, row in df.iterrows():
         i = int(row["layer_index"]) if "layer_index" in row else int(str(row["layer"]).removeprefix("layer"))
         for metric in LAYER_METRICS:
@@ -127,11 +127,8 @@ def layer_rows(branches_tsv, events_tsv=None) -> dict:
     return out
 
 
-def _first_jumps(events_tsv) -> dict:
+def _first_jumps(ev: pd.DataFrame) -> dict:
     """{layer: jump_epoch of the layer's earliest branching event}."""
-    if events_tsv is None or not Path(events_tsv).is_file() or Path(events_tsv).stat().st_size == 0:
-        return {}
-    ev = pd.read_csv(events_tsv, sep="\t", keep_default_na=False, na_values=["NA", "nan", "NaN", ""])
     if ev.empty or "jump_epoch" not in ev:
         return {}
     first = ev.sort_values("branch_epoch", kind="stable").drop_duplicates("layer").set_index("layer")
@@ -158,13 +155,14 @@ def _run_part(item: tuple) -> tuple[str, dict, pd.DataFrame, pd.DataFrame]:
 
     rid, store, branches, events, symmetry, curve, layers = item
     row = run_row(store) if store else {}
+    ev, br = _read_tables([events] if events else ()), _read_tables([branches] if branches else ())
     if branches:
-        row.update(layer_rows(branches, events))
+        row.update(layer_rows(br, ev))
     for cols in layer_columns([symmetry] if symmetry else (), [curve] if curve else ()).values():
         row.update(cols)
     if layers:
         row.update(summary_columns(layers))
-    return rid, row, _read_tables([events] if events else ()), _read_tables([branches] if branches else ())
+    return rid, row, ev, br
 
 
 def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv=None,
