@@ -1,5 +1,5 @@
-"""Cost of validating a sweep at parse time (topolearn.config.validate_config, with the limits
-checks of topolearn.limits): CPU time and peak memory per planned point, each size in a fresh
+"""Cost of validating a sweep at parse time (topolearn.sweep.config.validate_config, with the limits
+checks of topolearn.sweep.limits): CPU time and peak memory per planned point, each size in a fresh
 process so the peak RSS is its own; and the refusal of a sweep over limits.max_points, which is
 decided from the axis lengths before the grid is expanded.
 
@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {workflow!r})
-from topolearn.config import ConfigError, validate_config
+from topolearn.sweep.schema import ConfigError
+from topolearn.sweep.config import validate_config
 n, limit = {n}, {limit}
 side = int(round(n ** 0.5))
 cfg = {{"sweep": {{"grid": {{"seed": list(range(side)), "lr": [0.001 * (i + 1) for i in range(n // side)]}}}},

@@ -30,8 +30,8 @@ def _rss_gb() -> float:
 
 
 def phase_exact(sizes, threads):
-    from topolearn.inpca_sweep import SETTINGS, embed_group
-    from topolearn.inpca_synthetic import synthetic_sweep
+    from topolearn.inpca.sweep import SETTINGS, embed_group
+    from topolearn.inpca.synthetic import synthetic_sweep
 
     runs = synthetic_sweep(*sizes["exact"])
     t = time.perf_counter()
@@ -40,8 +40,8 @@ def phase_exact(sizes, threads):
 
 
 def phase_scale(sizes, threads):
-    from topolearn.inpca_sweep import SETTINGS, compare_methods, embed_group
-    from topolearn.inpca_synthetic import synthetic_sweep
+    from topolearn.inpca.sweep import SETTINGS, compare_methods, embed_group
+    from topolearn.inpca.synthetic import synthetic_sweep
 
     n_runs, n_snap, n_samples = sizes["scale"]
     cfg = {**SETTINGS, "threads": threads, "landmarks": sizes["landmarks"], "check_points": 0}

@@ -21,9 +21,9 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
-from topolearn.branching import branching_curve  # noqa: E402
-from topolearn.config import MAPPER_DEFAULTS  # noqa: E402
-from topolearn.mapper import PointIndexNerve, learning_graph  # noqa: E402
+from topolearn.learning_graphs.branching import branching_curve  # noqa: E402
+from topolearn.sweep.mapper_settings import MAPPER_DEFAULTS  # noqa: E402
+from topolearn.learning_graphs.mapper import PointIndexNerve, learning_graph  # noqa: E402
 
 TARGET_GRAPH_S, TARGET_CURVE_S, TARGET_MB = 3.0, 3.0, 2048.0
 
@@ -46,7 +46,7 @@ def synthetic_layer(n_snap=201, n_neurons=100, dim=784, epochs=70.0, n_groups=12
 
 
 def load_layer(store, layer):
-    from topolearn.store import open_store, read_metrics, read_weights
+    from topolearn.store.snapshots import open_store, read_metrics, read_weights
 
     root = open_store(store)
     return read_weights(root, layer), read_metrics(root)["epoch"].to_numpy()

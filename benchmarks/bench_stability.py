@@ -1,4 +1,4 @@
-"""Cost of the branch-count stability scan (topolearn.stability) against one learning graph, per layer.
+"""Cost of the branch-count stability scan (topolearn.learning_graphs.stability) against one learning graph, per layer.
 
     .venv/bin/python benchmarks/bench_stability.py STORE [STORE ...]
 
@@ -14,11 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from topolearn.config import MAPPER_DEFAULTS  # noqa: E402
-from topolearn.cover import SCAN_DEFAULTS, scan_grid  # noqa: E402
-from topolearn.mapper import learning_graph  # noqa: E402
-from topolearn.stability import scan  # noqa: E402
-from topolearn.store import layer_count, open_store, read_metrics, read_weights  # noqa: E402
+from topolearn.sweep.mapper_settings import MAPPER_DEFAULTS  # noqa: E402
+from topolearn.sweep.mapper_settings import SCAN_DEFAULTS, scan_grid  # noqa: E402
+from topolearn.learning_graphs.mapper import learning_graph  # noqa: E402
+from topolearn.learning_graphs.stability import scan  # noqa: E402
+from topolearn.store.snapshots import layer_count, open_store, read_metrics, read_weights  # noqa: E402
 
 
 def best(f, n=2):

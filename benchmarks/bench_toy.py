@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT / "workflow"))
 import torch  # noqa: E402
 import zarr  # noqa: E402
 
-from topolearn.config import load_config_file  # noqa: E402
-from topolearn.representations import record  # noqa: E402
-from topolearn.train import train_run  # noqa: E402
+from topolearn.sweep.config import load_config_file  # noqa: E402
+from topolearn.train.representations import record  # noqa: E402
+from topolearn.train.solo import train_run  # noqa: E402
 
 WORKFLOW_TARGET_S = 300.0
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")

@@ -1,7 +1,7 @@
 """Training speed (issue 10), as ratios measured in one run (same machine, same moment).
 
 1. Digits, the default architecture of config/config.yaml (64-32-32-10 sigmoid, no biases, SGD,
-   batch 16): net-updates/s of N networks trained as one pack (topolearn.packed.packed_update) vs
+   batch 16): net-updates/s of N networks trained as one pack (topolearn.train.loop.packed_update) vs
    the same networks one at a time in a plain loop (nn.Module + torch.optim), for 1 and 2 torch
    threads. Target: packed >= 10x plain on one thread (N = 64).
 2. Paper setup (784-100-100-10 sigmoid, batch 100, random data of MNIST's shape): training FLOP/s
@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from topolearn.config import normalize_point  # noqa: E402
-from topolearn.data import load_dataset  # noqa: E402
-from topolearn.models import model_for_point  # noqa: E402
-from topolearn.packed import StackedMLP, StackedOptimizer, packed_update  # noqa: E402
-from topolearn.train import epoch_order, make_optimizer  # noqa: E402
+from topolearn.sweep.points import normalize_point  # noqa: E402
+from topolearn.data.builtin import load_dataset  # noqa: E402
+from topolearn.train.models import model_for_point  # noqa: E402
+from topolearn.train.loop import StackedMLP, StackedOptimizer, packed_update  # noqa: E402
+from topolearn.train.solo import epoch_order, make_optimizer  # noqa: E402
 
 DIGITS = {"dataset": "digits", "depth": 2, "width": 32, "activation": "sigmoid", "bias": False,
           "optimizer": "sgd", "lr": 0.5, "batch_size": 16, "init_std": 1e-2}

@@ -14,9 +14,9 @@ import pytest
 import yaml
 import zarr
 
-from topolearn.config import validate_config
-from topolearn.packing import analysis_paths, form_packs, group_id
-from topolearn.store import read_all_arrays
+from topolearn.sweep.config import validate_config
+from topolearn.sweep.packing import analysis_paths, form_packs, group_id
+from topolearn.store.snapshots import read_all_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
@@ -68,7 +68,7 @@ def pack_of(rid: str, cfg=SWEEP) -> list[str]:
 
 
 def pack_rule(rid: str, cfg=SWEEP) -> str:
-    """Name of the rule that trains `rid` in a fresh sweep (topolearn.packing.group_id of its pack)."""
+    """Name of the rule that trains `rid` in a fresh sweep (topolearn.sweep.packing.group_id of its pack)."""
     return f"train_pack_{group_id(pack_of(rid, cfg))}"
 
 

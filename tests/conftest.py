@@ -5,7 +5,7 @@ import io
 import pytest
 import torch
 
-from topolearn.config import normalize_point
+from topolearn.sweep.points import normalize_point
 
 torch.set_num_threads(1)  # 2 shared cores: never let a test grab more
 
@@ -28,7 +28,7 @@ def tiny_point() -> dict:
 @pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory, tiny_point):
     """Path of a complete store of `tiny_point`: 25 snapshots; layers (8, 64), (8, 8), (10, 8). Read-only."""
-    from topolearn.train import train_run
+    from topolearn.train.solo import train_run
 
     d = tmp_path_factory.mktemp("tiny_store")
     path = d / "snapshots.zarr"

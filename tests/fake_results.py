@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from topolearn.config import normalize_point, run_id
-from topolearn.graphs import BRANCH_COLUMNS
-from topolearn.store import create_store, finalize_store, write_rows
+from topolearn.sweep.points import normalize_point, run_id
+from topolearn.learning_graphs.graphs import BRANCH_COLUMNS
+from topolearn.store.snapshots import create_store, finalize_store, write_rows
 
 BRANCH_EPOCH = 2.0
 

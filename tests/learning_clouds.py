@@ -68,7 +68,7 @@ def write_store(path, layers: list, epochs, test_acc=None, complete: bool = True
 
     complete=False leaves it as an interrupted run would (no `complete: true`).
     """
-    from topolearn.store import create_store, finalize_store, write_rows
+    from topolearn.store.snapshots import create_store, finalize_store, write_rows
 
     n = len(epochs)
     acc = np.full(n, 0.1) if test_acc is None else np.asarray(test_acc, dtype=float)

@@ -8,9 +8,9 @@ import learning_clouds as lc
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
 
-from topolearn.branching import (CURVE_COLUMNS, EVENT_COLUMNS, SYMMETRY_COLUMNS, accuracy_jumps, branching_curve,
+from topolearn.learning_graphs.branching import (CURVE_COLUMNS, EVENT_COLUMNS, SYMMETRY_COLUMNS, accuracy_jumps, branching_curve,
                                  branching_events, layer_branching, pair_events, run_branching, snapshot_group_counts)
-from topolearn.store import StoreError
+from topolearn.store.snapshots import StoreError
 
 
 def metrics_for(t, acc=None):
@@ -126,7 +126,7 @@ def test_baseline_columns_of_the_curve():
 
 
 def test_symmetry_context_prefers_the_trainers_attr():
-    from topolearn.branching import symmetry_context
+    from topolearn.learning_graphs.branching import symmetry_context
 
     attrs = {"threads": 2, "device": "cpu", "versions": {"torch": "2.13.0"}}
     assert symmetry_context(attrs) == "threads=2; device=cpu; torch=2.13.0"

@@ -1,4 +1,4 @@
-"""topolearn.config: point normalization, run-id stability, and every bad input of issue 2."""
+"""topolearn.sweep.config: point normalization, run-id stability, and every bad input of issue 2."""
 
 import copy
 import re
@@ -7,15 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from topolearn.config import (
-    ConfigError,
-    load_config_file,
-    mapper_layers,
-    mapper_params,
-    normalize_point,
-    run_id,
-    validate_config,
-)
+from topolearn.sweep.schema import ConfigError
+from topolearn.sweep.config import load_config_file, validate_config
+from topolearn.sweep.mapper_settings import mapper_layers, mapper_params
+from topolearn.sweep.points import normalize_point, run_id
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((ROOT / "tests" / "configs" / "tiny.yaml").read_text())

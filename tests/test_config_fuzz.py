@@ -13,9 +13,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from topolearn.config import ConfigError, normalize_point, run_id, validate_config
-from topolearn.datasets import DATASETS
-from topolearn.schedule import updates_per_epoch
+from topolearn.sweep.schema import ConfigError
+from topolearn.sweep.points import normalize_point, run_id
+from topolearn.sweep.config import validate_config
+from topolearn.data.registry import DATASETS
+from topolearn.sweep.schedule import updates_per_epoch
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 N_TRAIN = DATASETS["digits"].n_train

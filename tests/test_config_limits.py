@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from topolearn.config import ConfigError, check_config_files, load_config_file, validate_config
-from topolearn.limits import count_points, plan_line
+from topolearn.sweep.schema import ConfigError
+from topolearn.sweep.config import check_config_files, load_config_file, validate_config
+from topolearn.sweep.limits import count_points, plan_line
 
 
 def refused(cfg) -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from topolearn import data
-from topolearn.data import DataError, fetch_dataset, load_dataset, read_idx
+from topolearn.data import builtin as data
+from topolearn.data.builtin import DataError, fetch_dataset, load_dataset, read_idx
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(not (DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz").is_file(),
@@ -213,14 +213,14 @@ def test_unknown_dataset():
 
 def _declare(name, fmt, path, **base):
     """A validated config declaring one dataset and sweeping one tiny point on it."""
-    from topolearn.config import validate_config
+    from topolearn.sweep.config import validate_config
 
     point = {"dataset": name, "depth": 1, "width": 3, "epochs": 1, "batch_size": 100, "snapshots": 2, **base}
     return validate_config({"datasets": {name: {"format": fmt, "path": str(path)}}, "sweep": {"base": point}})
 
 
 def _train_only_point(cfg, tmp_path, source):
-    from topolearn.train import train_run
+    from topolearn.train.solo import train_run
 
     (point,) = cfg["points"].values()
     return train_run(point, tmp_path / "store.zarr", tmp_path / "scratch", source, log=io.StringIO())
@@ -249,9 +249,9 @@ def _toy_images(rng, n, side=6):
 
 @needs_fashion
 def test_idx_subset_of_fashion_mnist_trains_with_its_real_sizes(tmp_path):
-    from topolearn.config import ConfigError
-    from topolearn.datasets import DATASETS
-    from topolearn.own_datasets import dataset_fingerprint
+    from topolearn.sweep.schema import ConfigError
+    from topolearn.data.registry import DATASETS
+    from topolearn.data.declared import dataset_fingerprint
 
     X, y = read_idx(DEBIAN_FASHION / "train-images-idx3-ubyte.gz"), read_idx(DEBIAN_FASHION / "train-labels-idx1-ubyte.gz")
     Xt, yt = read_idx(DEBIAN_FASHION / "t10k-images-idx3-ubyte.gz"), read_idx(DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz")
@@ -283,7 +283,7 @@ def test_idx_subset_of_fashion_mnist_trains_with_its_real_sizes(tmp_path):
 
 
 def test_npz_dataset_trains_and_scales_pixels(tmp_path):
-    from topolearn.datasets import DATASETS
+    from topolearn.data.registry import DATASETS
 
     rng = np.random.default_rng(0)
     X, y = _toy_images(rng, 400)
@@ -322,14 +322,15 @@ def _npz(path, **override):
     ({"x_test": np.zeros((20, 36), np.uint8)}, r"training samples have shape \(6, 6\), test samples \(36,\)"),
 ])
 def test_bad_npz_declaration_is_refused_before_any_job(tmp_path, override, message):
-    from topolearn.config import ConfigError
+    from topolearn.sweep.schema import ConfigError
 
     with pytest.raises(ConfigError, match=message):
         _declare("mine", "npz", _npz(tmp_path / "d.npz", **override))
 
 
 def test_bad_idx_declaration_and_names_are_refused(tmp_path):
-    from topolearn.config import ConfigError, validate_config
+    from topolearn.sweep.schema import ConfigError
+    from topolearn.sweep.config import validate_config
 
     rng = np.random.default_rng(2)
     folder = _write_idx_set(tmp_path / "small", {"train": _toy_images(rng, 300), "t10k": _toy_images(rng, 10)})
@@ -348,8 +349,9 @@ def test_bad_idx_declaration_and_names_are_refused(tmp_path):
 
 
 def test_registry_holds_exactly_the_last_configs_datasets(tmp_path):
-    from topolearn.config import ConfigError, validate_config
-    from topolearn.datasets import BUILTIN_DATASETS, DATASETS
+    from topolearn.sweep.schema import ConfigError
+    from topolearn.sweep.config import validate_config
+    from topolearn.data.registry import BUILTIN_DATASETS, DATASETS
 
     _declare("mine", "npz", _npz(tmp_path / "d.npz"))
     assert "mine" in DATASETS

@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from fake_results import make_point, write_run
-from topolearn import effective_width as ew
-from topolearn.config import ConfigError, normalize_point, run_id, validate_config
+from topolearn.results import effective_width as ew
+from topolearn.sweep.schema import ConfigError
+from topolearn.sweep.points import normalize_point, run_id
+from topolearn.sweep.config import validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

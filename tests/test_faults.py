@@ -37,10 +37,10 @@ from clusterutil import (
     write_config,
     CLEAN_ENV,
 )
-from topolearn.data import DataError, fetch_dataset
-from topolearn.packing import group_id
-from topolearn.store import StoreError, check_store, open_store, read_metrics
-from topolearn.storecheck import derived_paths
+from topolearn.data.builtin import DataError, fetch_dataset
+from topolearn.sweep.packing import group_id
+from topolearn.store.snapshots import StoreError, check_store, open_store, read_metrics
+from topolearn.store.checks import derived_paths
 
 pytestmark = pytest.mark.slow
 FASHION = Path("/usr/share/datasets/fashion-mnist")

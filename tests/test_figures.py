@@ -10,14 +10,15 @@ import pytest
 from fake_results import make_point, write_run
 from PIL import Image
 
-from topolearn.config import run_id
+from topolearn.sweep.points import run_id
 from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES, runs, sweep, theme
+from topolearn.figures import inpca as inpca_figs
 from topolearn.figures.graphs import load_graph, tree_layout
 from topolearn.figures.timeaxis import PROGRESS_LABEL, time_axis
-from topolearn.inpca import make_inpca
-from topolearn.inpca_progress import epoch_to_progress, read_coords
-from topolearn.summary import make_summary, read_summary
-from topolearn.sweep import write_sweep_table
+from topolearn.inpca.sweep import make_inpca
+from topolearn.inpca.progress import epoch_to_progress, read_coords
+from topolearn.results.summary import make_summary, read_summary
+from topolearn.sweep.table import write_sweep_table
 
 DPI = 50
 
@@ -162,7 +163,7 @@ def test_sweep_figures_survive_a_sweep_where_every_run_diverged(results, tmp_pat
     empty = pd.DataFrame(columns=["group", "run_id", "kind", "epoch", "progress", "inpca1"])
     for fig in (sweep.plot_branches_vs_params(summary), sweep.plot_branch_vs_jump(summary),
                 sweep.plot_accuracy_vs_branches(summary), sweep.plot_accuracy_curves(summary, stores),
-                sweep.plot_inpca(empty, pd.DataFrame(columns=["group", "dim", "eigenvalue", "explained_stress"]),
+                inpca_figs.plot_inpca(empty, pd.DataFrame(columns=["group", "dim", "eigenvalue", "explained_stress"]),
                                  summary)):
         expected = theme.expected_size(fig, DPI)
         png = theme.save(fig, tmp_path, "f", ["png"], DPI)[0]
@@ -277,7 +278,7 @@ def test_a_run_without_progress_is_drawn_against_epochs_with_a_note(results, kin
 def test_learning_graph_picture_is_drawn_against_progress(monkeypatch, tmp_path):
     import matplotlib.pyplot as plt
 
-    from topolearn.mapper import write_png
+    from topolearn.figures.graphs import write_png
 
     doc = {"empty": False, "epochs": [0.0, 1.0, 2.0, 3.0], "eps": 0.1, "branches": [],
            "nodes": {"a": {"members": [[0, 0], [0, 1]], "size": 2, "mean_epoch": 0.5, "branch": None},

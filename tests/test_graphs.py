@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from topolearn.graphs import (BRANCH_COLUMNS, analyze_graph, build_graph, first_branch_epoch, graph_metrics,
+from topolearn.learning_graphs.graphs import (BRANCH_COLUMNS, analyze_graph, build_graph, first_branch_epoch, graph_metrics,
                               neuron_final_branches, persistence_bars, write_branch_table)
 
 

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from fake_results import make_point, write_run
 
-from topolearn.inpca import (bhattacharyya, double_center, explained_stress, fit_landmarks, geodesic_point,
-                             geodesic_progress, inpca, landmarks, make_inpca, place, step_lengths)
-from topolearn.inpca_sweep import SETTINGS, compare_methods, embed_group
-from topolearn.inpca_synthetic import synthetic_sweep
+from topolearn.inpca.embedding import (bhattacharyya, double_center, explained_stress, fit_landmarks, geodesic_point,
+                             geodesic_progress, inpca, landmarks, place, step_lengths)
+from topolearn.inpca.sweep import SETTINGS, compare_methods, embed_group, make_inpca
+from topolearn.inpca.synthetic import synthetic_sweep
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ def test_exact_distances_are_reused(tmp_path, monkeypatch):
     runs = synthetic_sweep(4, 6, 20, seed=2)
     cold, _ = embed_group("g", runs[:3], CFG, tmp_path, method="exact")
     calls = []
-    import topolearn.inpca_sweep as mod
+    import topolearn.inpca.sweep as mod
     monkeypatch.setattr(mod, "bhattacharyya", lambda P, Q=None, **kw: calls.append(len(P)) or bhattacharyya(P, Q))
     warm, _ = embed_group("g", runs, CFG, tmp_path, method="exact")
     assert calls == [6, 6], "only the new run's rows are computed"
@@ -203,9 +203,9 @@ def test_benchmark_quick_mode_runs():
 
 
 def test_progress_columns_in_the_summary(tmp_path):
-    from topolearn.inpca_progress import epoch_to_progress, read_coords
-    from topolearn.summary import build_summary
-    from topolearn.sweep import write_sweep_table
+    from topolearn.inpca.progress import epoch_to_progress, read_coords
+    from topolearn.results.summary import build_summary
+    from topolearn.sweep.table import write_sweep_table
 
     res = tmp_path / "results"
     points = {}
@@ -239,9 +239,9 @@ def test_inpca_figures_render(tmp_path):
 
     matplotlib.use("Agg")
     from topolearn.figures.inpca import inpca_figures, swept_factors
-    from topolearn.inpca_progress import read_coords
-    from topolearn.summary import build_summary
-    from topolearn.sweep import write_sweep_table
+    from topolearn.inpca.progress import read_coords
+    from topolearn.results.summary import build_summary
+    from topolearn.sweep.table import write_sweep_table
 
     res = tmp_path / "results"
     points = {}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from topolearn.jobgroups import job_groups, save_groups, target_rules
-from topolearn.packing import group_id
+from topolearn.sweep.jobgroups import job_groups, save_groups, target_rules
+from topolearn.sweep.packing import group_id
 
 PREFIXES = ("train_pack_", "analyze_batch_", "plot_runs_")
 PACK = ["bbbbbbbbbbbb", "aaaaaaaaaaaa"]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from topolearn.figures.layers import FRAMES_PER_PHASE, load_layers, training_frames, transform_frames
-from topolearn.layers import (TABLE_COLUMNS, analyze_run_layers, betti_numbers, folded_fraction, layer_table,
+from topolearn.figures.layers import FRAMES_PER_PHASE, load_layers, run_layer_figures, training_frames, transform_frames
+from topolearn.layers.measures import (TABLE_COLUMNS, analyze_run_layers, betti_numbers, folded_fraction, layer_table,
                               read_table, separability, summary_columns)
-from topolearn.representations import input_grid
+from topolearn.train.representations import input_grid
 from toy_runs import train_toy
 
 RNG = np.random.default_rng(0)
@@ -79,9 +79,9 @@ def test_layer_table_of_a_trained_run(toy, tmp_path):
 
 def test_non_toy_runs_get_an_empty_table(tiny_store, tmp_path):
     assert layer_table(tiny_store).empty
-    df = analyze_run_layers(tiny_store, tmp_path / "e.tsv", fig_dir=tmp_path / "figs")
+    df = analyze_run_layers(tiny_store, tmp_path / "e.tsv")
     assert df.empty and read_table(tmp_path / "e.tsv").columns.tolist() == TABLE_COLUMNS
-    assert not (tmp_path / "figs").exists()
+    assert run_layer_figures(tiny_store, tmp_path / "figs") == [] and not (tmp_path / "figs").exists()
     assert summary_columns(tmp_path / "e.tsv") == {}
 
 
@@ -91,7 +91,8 @@ def test_per_run_figures_and_gif_frame_counts(toy, tmp_path):
     frames = transform_frames(L)
     assert len(frames) == 1 + 2 * 2 * FRAMES_PER_PHASE  # input + (affine, tanh) per hidden layer
     np.testing.assert_allclose(frames[-1][0][:, :3], L["data"][2][-1], atol=1e-5)  # ends at layer1's output
-    analyze_run_layers(path, tmp_path / "t.tsv", tmp_path / "figs", formats=("png",), dpi=50, max_snapshots=2)
+    analyze_run_layers(path, tmp_path / "t.tsv", max_snapshots=2)
+    run_layer_figures(path, tmp_path / "figs", formats=("png",), dpi=50)
     assert (tmp_path / "figs" / "layers_final.png").stat().st_size > 0
     with Image.open(tmp_path / "figs" / "layers_transform.gif") as gif:
         assert gif.n_frames == len(frames)
@@ -102,9 +103,9 @@ def test_per_run_figures_and_gif_frame_counts(toy, tmp_path):
 def test_sweep_figures_from_layer_tables(toy, tmp_path):
     from pathlib import Path
 
-    from topolearn.config import run_id
+    from topolearn.sweep.points import run_id
     from topolearn.figures.layers import SWEEP_LAYER_FIGURES, render_layer_sweep
-    from topolearn.sweep import write_sweep_table
+    from topolearn.sweep.table import write_sweep_table
 
     point, path = toy
     points = {run_id(point): point, run_id({**point, "activation": "relu"}): {**point, "activation": "relu"}}

@@ -14,7 +14,7 @@ def run_script(tmp_path, body: str) -> tuple[subprocess.CompletedProcess, str]:
     """Run `body` inside logutil.logged as a job script would; (the process, its log's text)."""
     log = tmp_path / "job.log"
     code = (f"import sys; sys.path.insert(0, {str(WORKFLOW)!r})\n"
-            "import errno\nfrom topolearn.logutil import logged\n"
+            "import errno\nfrom topolearn.utils.logs import logged\n"
             f"with logged({str(log)!r}, 'w'):\n    print('working')\n" + "".join(f"    {l}\n" for l in body.splitlines()))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     return proc, log.read_text()

@@ -12,11 +12,13 @@ import torch
 from sklearn.cluster import DBSCAN
 
 import learning_clouds as lc
-from topolearn.config import MAPPER_DEFAULTS, normalize_point
-from topolearn.graphs import BRANCH_COLUMNS, write_branch_table
-from topolearn.mapper import (CompactDBSCAN, PointIndexNerve, auto_eps, layer_cloud, learning_graph, linkage_dbscan,
+from topolearn.sweep.mapper_settings import MAPPER_DEFAULTS
+from topolearn.sweep.points import normalize_point
+from topolearn.learning_graphs.graphs import BRANCH_COLUMNS, write_branch_table
+from topolearn.learning_graphs.mapper import (CompactDBSCAN, PointIndexNerve, auto_eps, layer_cloud, learning_graph, linkage_dbscan,
                               mapper_layer, reduce)
-from topolearn.store import StoreError
+from topolearn.store.snapshots import StoreError
+from topolearn.figures.graphs import write_png
 
 torch.set_num_threads(1)
 
@@ -27,7 +29,8 @@ def params(**kw):
 
 def run_mapper(tmp_path, store, layer="layer0", threshold=0.1, **kw):
     out = {k: tmp_path / f"{layer}.{k}" for k in ("json", "html", "png")}
-    doc = mapper_layer(store, layer, params(**kw), threshold, out["json"], out["html"], out["png"])
+    doc = mapper_layer(store, layer, params(**kw), threshold, out["json"], out["html"])
+    write_png(doc, out["png"], f"run {doc['run_id']} {layer}")
     return doc, out
 
 
@@ -162,7 +165,7 @@ def kmapper_1_1_intervals(lens, n_cubes, overlap_perc):
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.99])
 def test_overlap_perc_reproduces_kmapper_1_1_geometry(p):
-    from topolearn.cover import legacy_overlap
+    from topolearn.sweep.mapper_settings import legacy_overlap
 
     lens = np.random.default_rng(0).uniform(2.0, 7.0, size=500)
     lo, hi = kmapper_1_1_intervals(lens, 20, p)
@@ -279,8 +282,8 @@ def test_tiny_store_end_to_end(tmp_path, tiny_store, tiny_point):
 def test_output_layer_of_a_real_run_has_ten_branches(tmp_path):
     """Gabella et al.: the output layer's learning graph splits into one branch per class. Digits,
     tiny init, the paper's sigmoid MLP without biases, trained until it learns (~0.86 test accuracy here)."""
-    from topolearn.store import open_store, read_metrics
-    from topolearn.train import train_run
+    from topolearn.store.snapshots import open_store, read_metrics
+    from topolearn.train.solo import train_run
 
     point = normalize_point({"dataset": "digits", "depth": 2, "width": 32, "lr": 4.0, "batch_size": 32,
                              "epochs": 60, "snapshots": 101, "init": "normal", "init_std": 1e-6,

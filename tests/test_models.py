@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from topolearn.models import build_model, init_model, model_for_point, weight_layers
-from topolearn.config import normalize_point
+from topolearn.train.models import build_model, init_model, model_for_point, weight_layers
+from topolearn.sweep.points import normalize_point
 
 
 def net(init, depth=2, n_in=784, width=100, activation="sigmoid", bias=False, seed=0, **kw):

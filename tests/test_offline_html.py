@@ -8,7 +8,7 @@ import pytest
 import learning_clouds as lc
 from browser import CHROMIUM, NO_CHROMIUM, render
 from test_mapper import run_mapper
-from topolearn.offline import CDN_SCRIPTS, VENDOR, OfflineError, inline_scripts, remote_references
+from topolearn.utils.offline import CDN_SCRIPTS, VENDOR, OfflineError, inline_scripts, remote_references
 
 
 def test_every_cdn_script_has_a_pinned_copy_and_license():

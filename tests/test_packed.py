@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from conftest import TINY_CHUNK, TINY_POINT
-from topolearn import packed
-from topolearn.config import normalize_point, run_id
-from topolearn.packed import StackedOptimizer, train_pack
-from topolearn.store import open_store, read_all_arrays, read_metrics
-from topolearn.train import CHECKPOINT, PARTIAL_STORE, train_run
+from topolearn.train import loop as packed
+from topolearn.sweep.points import normalize_point, run_id
+from topolearn.train.loop import StackedOptimizer, train_pack
+from topolearn.store.snapshots import open_store, read_all_arrays, read_metrics
+from topolearn.train.solo import CHECKPOINT, PARTIAL_STORE, train_run
 
 LR = {"sgd": 2.0, "momentum": 0.3, "adam": 0.01}  # each learns the tiny point in 10 epochs
 # measured max |w_pack - w_solo| over all snapshots was <= 3e-5 (docs/training.md); allow 10x
@@ -240,7 +240,7 @@ def test_training_benchmark_runs_in_quick_mode():
 def test_batched_store_writes_equal_one_store_at_a_time(tmp_path):
     """write_blocks (a pack's flush: every store in one batch of zarr writes) writes what write_rows
     writes store by store."""
-    from topolearn.store import create_store, store_arrays, write_blocks, write_rows
+    from topolearn.store.snapshots import create_store, store_arrays, write_blocks, write_rows
 
     rng = np.random.default_rng(0)
     spec = dict(layer_shapes=[(3, 4), (2, 3)], bias=True, n_snapshots=5, probe_labels=[0, 1, 1], n_classes=2,
@@ -264,7 +264,7 @@ def test_store_writes_work_inside_a_running_event_loop(tmp_path):
     """A notebook runs an event loop: writes then take zarr's synchronous path, same content."""
     import asyncio
 
-    from topolearn.store import create_store, write_rows
+    from topolearn.store.snapshots import create_store, write_rows
 
     spec = dict(layer_shapes=[(3, 4)], bias=False, n_snapshots=4, probe_labels=[0, 1], n_classes=2, chunk=2,
                 attrs={"run_id": "x"})

@@ -1,10 +1,10 @@
-"""How runs become jobs (topolearn.packing): packs, batches, freshness and figure selection."""
+"""How runs become jobs (topolearn.sweep.packing): packs, batches, freshness and figure selection."""
 
 import json
 import os
 
-from topolearn.config import normalize_point, run_id
-from topolearn.packing import (analysis_done, canonical, chunk_evenly, figure_runs, fingerprint, form_batches, form_packs,
+from topolearn.sweep.points import normalize_point, run_id
+from topolearn.sweep.packing import (analysis_done, canonical, chunk_evenly, figure_runs, fingerprint, form_batches, form_packs,
                                pack_key)
 
 
@@ -87,7 +87,7 @@ def test_settings_compare_equal_whatever_order_their_keys_were_written_in():
 def test_pack_memory_grows_by_each_networks_buffers_not_a_process_each():
     """SLURM gets what a pack needs: one process, plus every network's snapshot buffers (measured:
     0.92 GB peak for 126 digits networks), not a whole single-network job per network."""
-    from topolearn import jobsize
+    from topolearn.sweep import jobsize
 
     p = normalize_point({"dataset": "digits", "depth": 2, "width": 32})
     one, many = jobsize.pack_mem_mb([p], 50), jobsize.pack_mem_mb([p] * 128, 50)

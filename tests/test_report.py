@@ -21,10 +21,10 @@ from fake_results import write_run
 from PIL import Image
 from smkutil import jobs_in, rules, runs_of
 
-from topolearn.config import load_config_file
+from topolearn.sweep.config import load_config_file
 from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES
-from topolearn.offline import remote_references
-from topolearn.sweep import write_sweep_table
+from topolearn.utils.offline import remote_references
+from topolearn.sweep.table import write_sweep_table
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from topolearn.config import normalize_point, total_updates
-from topolearn.schedule import snapshot_steps, updates_per_epoch
+from topolearn.sweep.points import normalize_point, total_updates
+from topolearn.sweep.schedule import snapshot_steps, updates_per_epoch
 
 
 def test_paper_linear_schedule():

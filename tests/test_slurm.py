@@ -22,7 +22,7 @@ from clusterutil import (
     slurm_sweep_run,
     store_path,
 )
-from topolearn.packing import group_id
+from topolearn.sweep.packing import group_id
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

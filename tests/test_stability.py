@@ -1,13 +1,13 @@
-"""Stability scan of branch counts over Mapper parameters (topolearn.stability)."""
+"""Stability scan of branch counts over Mapper parameters (topolearn.learning_graphs.stability)."""
 
 import pandas as pd
 import pytest
 
 import learning_clouds as lc
-from topolearn.config import MAPPER_DEFAULTS
-from topolearn.cover import SCAN_DEFAULTS, scan_grid
-from topolearn.mapper import learning_graph
-from topolearn.stability import SCAN_COLUMNS, read_scan, run_scan, scan, summarize, summary_table
+from topolearn.sweep.mapper_settings import MAPPER_DEFAULTS
+from topolearn.sweep.mapper_settings import SCAN_DEFAULTS, scan_grid
+from topolearn.learning_graphs.mapper import learning_graph
+from topolearn.learning_graphs.stability import SCAN_COLUMNS, read_scan, run_scan, scan, summarize, summary_table
 
 
 @pytest.mark.parametrize("cloud", [lc.comb, lc.y_shape, lc.plateau_split, lc.loop])

@@ -9,7 +9,7 @@ import yaml
 from fake_results import make_point, write_run
 
 from topolearn.__main__ import main
-from topolearn.storecheck import derived_paths
+from topolearn.store.checks import derived_paths
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
 BASE = {"dataset": "digits", "depth": 1, "width": 6, "epochs": 4, "snapshots": 9, "batch_size": 64,

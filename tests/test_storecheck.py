@@ -1,4 +1,4 @@
-"""The parse-time store check (topolearn.storecheck): what counts as damaged, and quarantine."""
+"""The parse-time store check (topolearn.store.checks): what counts as damaged, and quarantine."""
 
 import json
 from pathlib import Path
@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from fake_results import make_point, write_run
 
-from topolearn.store import StoreError, open_dataset, open_store, read_all_arrays
-from topolearn.storecheck import (TIMESTAMP_FILE, check_store, check_stores, derived_paths, manifest_files,
+from topolearn.store.snapshots import StoreError, open_dataset, open_store, read_all_arrays
+from topolearn.store.checks import (TIMESTAMP_FILE, check_store, check_stores, derived_paths, manifest_files,
                                   run_of)
-from topolearn.summary import run_row
+from topolearn.results.summary import run_row
 
 
 def make_store(results: Path, **point) -> Path:
@@ -121,10 +121,10 @@ def metric_chunk(store: Path) -> Path:
 
 
 def _mapper(store, tmp):
-    from topolearn.config import MAPPER_DEFAULTS
-    from topolearn.mapper import mapper_layer
+    from topolearn.sweep.mapper_settings import MAPPER_DEFAULTS
+    from topolearn.learning_graphs.mapper import mapper_layer
 
-    mapper_layer(store, "layer0", MAPPER_DEFAULTS, 0.1, tmp / "g.json", tmp / "g.html", tmp / "g.png")
+    mapper_layer(store, "layer0", MAPPER_DEFAULTS, 0.1, tmp / "g.json", tmp / "g.html")
 
 
 READERS = {

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from fake_results import make_point, write_run
 
-from topolearn.config import POINT_DEFAULTS, run_id
-from topolearn.summary import (LAYER_METRICS, RUN_COLUMNS, build_summary, make_summary, read_summary,
+from topolearn.sweep.points import POINT_DEFAULTS, run_id
+from topolearn.results.summary import (LAYER_METRICS, RUN_COLUMNS, build_summary, make_summary, read_summary,
                                summary_dtypes, summary_long)
-from topolearn.sweep import write_sweep_table
+from topolearn.sweep.table import write_sweep_table
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +89,9 @@ def test_boolean_spellings_and_long_form(sweep, tmp_path):
 def test_symmetry_baselines_and_scan_columns(sweep, tmp_path):
     """The symmetry tables, branching curves and stability scans land in per-layer columns; the
     Spearman correlation across runs between counts and baselines (baselines.correlations)."""
-    from topolearn.baselines import correlations
-    from topolearn.branching import CURVE_COLUMNS, SYMMETRY_COLUMNS
-    from topolearn.stability import SCAN_COLUMNS
+    from topolearn.learning_graphs.baselines import correlations
+    from topolearn.learning_graphs.branching import CURVE_COLUMNS, SYMMETRY_COLUMNS
+    from topolearn.learning_graphs.stability import SCAN_COLUMNS
 
     f, rid = sweep["files"], sweep["deep"]
     sym = pd.DataFrame([[rid, "layer0", 4, 1.0, 0.5, 1.5, 0.2, 3, "threads=2; device=cpu; torch=2.13.0"]],

@@ -5,8 +5,8 @@ import pytest
 from fake_results import make_point, write_run
 
 import topolearn
-from topolearn.inpca_sweep import make_inpca
-from topolearn.sweep import write_sweep_table
+from topolearn.inpca.sweep import make_inpca
+from topolearn.sweep.table import write_sweep_table
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_open_sweep_returns_every_run_with_its_parameters(sweep):
 def test_metrics_are_lazy_and_padded(sweep, monkeypatch):
     res, points = sweep
     ds = topolearn.open_sweep(res).metrics
-    from topolearn import sweepdata
+    from topolearn.results import sweepdata
 
     sweepdata._read_metric.cache_clear()
     short = next(r for r, p in points.items() if p["snapshots"] == 7)

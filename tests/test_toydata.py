@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
-from topolearn.config import ConfigError, normalize_point, run_id, validate_config
-from topolearn.data import load_dataset
-from topolearn.datasets import dataset_info
-from topolearn.toydata import TOY_DATASETS, generate
+from topolearn.sweep.schema import ConfigError
+from topolearn.sweep.points import normalize_point, run_id
+from topolearn.sweep.config import validate_config
+from topolearn.data.builtin import load_dataset
+from topolearn.data.registry import dataset_info
+from topolearn.data.toy import TOY_DATASETS, generate
 
 
 @pytest.mark.parametrize("name", sorted(TOY_DATASETS))

@@ -13,12 +13,12 @@ import torch
 import xarray as xr
 
 from conftest import TINY_CHUNK
-from topolearn.config import normalize_point, run_id, total_updates
-from topolearn.data import load_dataset
-from topolearn.models import model_for_point
-from topolearn.schedule import snapshot_steps, updates_per_epoch
-from topolearn.store import METRICS, open_store, read_all_arrays, read_metrics, read_weights
-from topolearn.train import CHECKPOINT, PARTIAL_STORE, train_run
+from topolearn.sweep.points import normalize_point, run_id, total_updates
+from topolearn.data.builtin import load_dataset
+from topolearn.train.models import model_for_point
+from topolearn.sweep.schedule import snapshot_steps, updates_per_epoch
+from topolearn.store.snapshots import METRICS, open_store, read_all_arrays, read_metrics, read_weights
+from topolearn.train.solo import CHECKPOINT, PARTIAL_STORE, train_run
 
 
 def assert_bitwise_equal(a, b):
@@ -144,7 +144,7 @@ KILLER = textwrap.dedent("""
     import io, json, os, signal, sys
     import torch
     torch.set_num_threads(1)
-    import topolearn.train as T
+    import topolearn.train.solo as T
     mode, n, point, store, scratch, chunk = sys.argv[1:]
     count = [0]
     def die_after(fn):

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from smkutil import jobs_in, rules, runs_of
 
-from topolearn.config import load_config_file
-from topolearn.store import check_store
+from topolearn.sweep.config import load_config_file
+from topolearn.store.snapshots import check_store
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"

@@ -2,8 +2,8 @@
 
 import io
 
-from topolearn.config import normalize_point
-from topolearn.representations import record_finished
+from topolearn.sweep.points import normalize_point
+from topolearn.train.representations import record_finished
 
 # 2 hidden tanh layers of 3 units with biases; 120 spiral points, 6 epochs, 7 snapshots.
 TOY_POINT = {
@@ -19,7 +19,7 @@ def train_toy(tmp_path, **changes):
     The trainer may already record them (the packed/solo trainers call `record` before finalizing);
     record_finished rewrites them either way, so the test does not depend on that wiring.
     """
-    from topolearn.train import train_run
+    from topolearn.train.solo import train_run
 
     point = normalize_point({**TOY_POINT, **changes})
     path = tmp_path / "snapshots.zarr"

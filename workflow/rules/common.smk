@@ -5,13 +5,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 # Light modules only: the workflow is parsed before every dry run, job and status check.
-from topolearn import jobgroups, jobsize, packing, runlock
-from topolearn.config import ConfigError, check_config_files, mapper_layers, validate_config
-from topolearn.limits import plan_line
-from topolearn.datasets import DATASETS
-from topolearn.own_datasets import dataset_files
+from topolearn.sweep import jobgroups, jobsize, packing
+from topolearn.store import runlock
+from topolearn.sweep.schema import ConfigError
+from topolearn.sweep.config import check_config_files, validate_config
+from topolearn.sweep.mapper_settings import mapper_layers
+from topolearn.sweep.limits import plan_line
+from topolearn.data.registry import DATASETS
+from topolearn.data.declared import dataset_files
 from topolearn.figures import SWEEP_FIGURES
-from topolearn.storecheck import check_stores
+from topolearn.store.checks import check_stores
 
 try:
     check_config_files(workflow.configfiles)  # duplicate keys: Snakemake's loader keeps the last
@@ -124,7 +127,7 @@ ANALYSIS_FINGERPRINT = packing.fingerprint(ANALYSIS_SETTINGS)
 FIGURE_FINGERPRINT = packing.fingerprint(FIGURE_SETTINGS)
 
 # ---------------------------------------------------------------- jobs: packs and batches
-# Only runs with work left are grouped into jobs (topolearn.packing explains why); finished runs
+# Only runs with work left are grouped into jobs (topolearn.sweep.packing explains why); finished runs
 # stay with the per-run rules, so --forcerun of one of them redoes that run alone.
 
 TRAIN_PENDING = [r for r in RUN_IDS if not packing.store_present(store(r))]
@@ -255,7 +258,7 @@ def all_targets():
 
 # ---------------------------------------------------------------- the effective-width test
 # (workflow/rules/effective_width.smk, docs/effective_width.md)
-from topolearn.effective_width import derived_point, derived_source, derived_store
+from topolearn.results.effective_width import derived_point, derived_source, derived_store
 
 EW = CFG["effective_width"]
 EW_DIR = f"{RESULTS}/effective_width"
@@ -268,7 +271,7 @@ def ew_points_table():
 
 def effective_width_stores(wildcards):
     """Every derived run's store, known once the checkpoint has run."""
-    from topolearn.effective_width import derived_rows
+    from topolearn.results.effective_width import derived_rows
 
     ids = dict.fromkeys(r["run_id"] for r in derived_rows(ew_points_table()))
     return [derived_store(RESULTS, r, POINTS) for r in ids]

@@ -1,8 +1,8 @@
 # Layer representations on toy data (docs/layers.md): the sweep figures over width x tightness x
 # activation from the per-run layer tables (results/layers/{run_id}.tsv, written per run by
-# topolearn.layers.analyze_run_layers from the batched analysis job). One cheap local job.
+# topolearn.layers.measures.analyze_run_layers from the batched analysis job). One cheap local job.
 
-from topolearn.toydata import TOY_DATASETS  # light: no numpy
+from topolearn.data.toy import TOY_DATASETS  # light: no numpy
 
 TOY_RUNS = [r for r in RUN_IDS if POINTS[r]["dataset"] in TOY_DATASETS]
 # = topolearn.figures.layers.SWEEP_LAYER_FIGURES (not imported here: matplotlib at parse time)

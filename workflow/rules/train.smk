@@ -1,5 +1,5 @@
 # Training. Runs whose store is missing train in packs: one job trains up to `pack_size` networks
-# of equal shape and schedule as one batched computation (topolearn.packed), each into its own
+# of equal shape and schedule as one batched computation (topolearn.train.loop), each into its own
 # store. A finished run belongs to the per-run rule `train`, which trains it alone when forced.
 # Checkpoints and stores in progress live under results/checkpoints/{run_id}/, which no rule
 # declares, so a killed job resumes. The scripts read each run's point from the config by run id:

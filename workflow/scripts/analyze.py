@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
 
-from topolearn.analysis import analyze_runs, run_jobs  # noqa: E402
-from topolearn.logutil import logged  # noqa: E402
+from topolearn.analysis.batch import analyze_runs, run_jobs  # noqa: E402
+from topolearn.utils.logs import logged  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with logged(sm.log[0], mode="w"):

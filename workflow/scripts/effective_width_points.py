@@ -4,9 +4,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
 
-from topolearn.config import validate_config  # noqa: E402
-from topolearn.effective_width import points_table, write_table  # noqa: E402
-from topolearn.logutil import logged  # noqa: E402
+from topolearn.sweep.config import validate_config  # noqa: E402
+from topolearn.results.effective_width import points_table, write_table  # noqa: E402
+from topolearn.utils.logs import logged  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with logged(sm.log[0]) as log:

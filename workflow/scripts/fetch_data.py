@@ -4,8 +4,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
 
-from topolearn.data import DataError, fetch_dataset  # noqa: E402
-from topolearn.logutil import fail, logged  # noqa: E402
+from topolearn.data.builtin import DataError, fetch_dataset  # noqa: E402
+from topolearn.utils.logs import fail, logged  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with logged(sm.log[0], mode="w"):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
 
-from topolearn.inpca_sweep import make_inpca  # noqa: E402
-from topolearn.logutil import logged  # noqa: E402
+from topolearn.inpca.sweep import make_inpca  # noqa: E402
+from topolearn.utils.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0], "w"):  # noqa: F821
     make_inpca(snakemake.input.stores, snakemake.output.coords, snakemake.output.stress,  # noqa: F821

@@ -4,8 +4,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
 
-from topolearn.analysis import plot_runs  # noqa: E402
-from topolearn.logutil import logged  # noqa: E402
+from topolearn.figures.batch import plot_runs  # noqa: E402
+from topolearn.utils.logs import logged  # noqa: E402
 
 sm = snakemake  # noqa: F821
 i, p = sm.input, sm.params

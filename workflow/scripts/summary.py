@@ -4,8 +4,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
 
-from topolearn.logutil import logged  # noqa: E402
-from topolearn.summary import make_summary  # noqa: E402
+from topolearn.utils.logs import logged  # noqa: E402
+from topolearn.results.summary import make_summary  # noqa: E402
 
 with logged(snakemake.log[0], "w"):  # noqa: F821
     i = snakemake.input  # noqa: F821

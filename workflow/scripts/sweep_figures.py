@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
 
 from topolearn.figures.sweep import render_sweep_figures  # noqa: E402
-from topolearn.logutil import logged  # noqa: E402
+from topolearn.utils.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0], "w"):  # noqa: F821
     i, p = snakemake.input, snakemake.params  # noqa: F821

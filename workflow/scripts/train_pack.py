@@ -8,10 +8,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
 
-from topolearn.config import validate_config  # noqa: E402
-from topolearn.data import DataError  # noqa: E402
-from topolearn.logutil import fail, logged  # noqa: E402
-from topolearn.packed import train_pack  # noqa: E402
+from topolearn.sweep.config import validate_config  # noqa: E402
+from topolearn.data.builtin import DataError  # noqa: E402
+from topolearn.utils.logs import fail, logged  # noqa: E402
+from topolearn.train.loop import train_pack  # noqa: E402
 
 sm = snakemake  # noqa: F821
 cfg = validate_config(sm.config)

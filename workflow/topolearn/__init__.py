@@ -4,12 +4,12 @@ Modules are named for what they hold; every Snakemake rule calls one of them thi
 stage can be run (and is tested) without Snakemake.
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def __getattr__(name):  # open_sweep loads xarray and zarr: only when asked for (the workflow imports topolearn)
     if name in ("open_sweep", "SweepData"):
-        from . import sweepdata
+        from .results import sweepdata
 
         return getattr(sweepdata, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

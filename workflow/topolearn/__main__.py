@@ -8,9 +8,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_config_file
-from .stale import archive_runs, describe_params, stale_runs
-from .storecheck import check_store, check_stores
+from .sweep.schema import ConfigError
+from .sweep.config import load_config_file
+from .store.stale import archive_runs, describe_params, stale_runs
+from .store.checks import check_store, check_stores
 
 
 def stores_under(results: Path) -> list[Path]:

@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.collections import LineCollection
 
 from . import theme
+from .timeaxis import time_axis
 
 EPOCH_KEYS = ("mean_epoch", "epoch_mean", "epoch")
 
@@ -95,3 +96,81 @@ def draw_graph(ax, g: nx.Graph, norm):
     ax.set_yticks([])
     ax.spines["left"].set_visible(False)
     return sc
+
+
+def branch_lanes(branches: list[dict]) -> dict:
+    """A vertical lane per branch, like a dendrogram: each branch's sub-branches sit on both sides
+    of it, the earliest split farthest out, so edges between lanes rarely cross."""
+    children: dict = {}
+    for b in sorted(branches, key=lambda b: b["death_epoch"]):
+        children.setdefault(b["parent"], []).append(b["branch"])
+
+    def order(b):  # bottom to top
+        kids = children.get(b, [])
+        below, above = kids[1::2], kids[0::2][::-1]
+        return [x for c in below for x in order(c)] + [b] + [x for c in above for x in order(c)]
+
+    roots = children.get(None, [])
+    lanes = [x for r in roots for x in order(r)]
+    return {b: i for i, b in enumerate(lanes)}
+
+
+def doc_layout(doc: dict) -> dict:
+    """Node positions that read as a tree: x = node mean epoch, y = the lane of the node's branch
+    (nodes in no significant branch on a lane of their own); nodes of one lane at about the same
+    epoch are spread a little vertically."""
+    nodes = doc["nodes"]
+    lane = branch_lanes(doc["branches"])
+    epochs = [v["mean_epoch"] for v in nodes.values()]
+    span = max(float(np.ptp(epochs)) if epochs else 1.0, 1e-9)
+    pos, seen = {}, {}
+    for name in sorted(nodes, key=lambda n: nodes[n]["mean_epoch"]):
+        v = nodes[name]
+        y = lane.get(v["branch"], len(lane))
+        key = (y, round(v["mean_epoch"] / span * 50))
+        k = seen[key] = seen.get(key, -1) + 1
+        pos[name] = (v["mean_epoch"], y + 0.25 * ((k + 1) // 2) * (-1) ** k)
+    return pos
+
+
+def write_png(doc: dict, path, title: str, dpi: int = 120, progress=None) -> None:
+    """Static drawing: tree layout in time, nodes colored by mean epoch (labeled colorbar).
+
+    progress: the run's epochs -> InPCA progress (figures.time_axis: progress): nodes are placed and
+    colored by their members' mean progress instead; without progress at every snapshot the graph is
+    drawn in epochs and the axis label says why."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    if doc["empty"]:
+        ax.text(0.5, 0.5, "empty learning graph\n(no DBSCAN cluster in any interval)", ha="center",
+                va="center", transform=ax.transAxes, color="0.35")
+        ax.set_axis_off()
+    else:
+        g = nx.Graph()
+        g.add_nodes_from(doc["nodes"])
+        g.add_edges_from(doc["edges"])
+        t = time_axis(doc["epochs"], progress)
+        x = {n: float(np.mean(t.values[[s for _, s in v["members"]]])) for n, v in doc["nodes"].items()}
+        pos = {n: (x[n], y) for n, (_, y) in doc_layout(doc).items()}  # lanes from epochs, x on the axis
+        sizes = [10 + 4 * np.sqrt(doc["nodes"][n]["size"]) for n in g.nodes]
+        colors = [x[n] for n in g.nodes]
+        nx.draw_networkx_edges(g, pos, ax=ax, edge_color="0.6", width=0.8)
+        art = nx.draw_networkx_nodes(g, pos, ax=ax, node_size=sizes, node_color=colors, cmap="viridis",
+                                     vmin=t.values.min(), vmax=t.values.max(), linewidths=0.3, edgecolors="0.2")
+        fig.colorbar(art, ax=ax, shrink=0.85, pad=0.02).set_label(t.node_label())
+        ax.set_xlabel(t.node_label())
+        ax.set_ylabel("branch")
+        ax.set_yticks([])
+        ax.tick_params(left=False, labelbottom=True, bottom=True)
+        for s in ("top", "right", "left"):
+            ax.spines[s].set_visible(False)
+    m = doc["metrics"]
+    ax.set_title(f"{title}\n{m['nodes']} nodes, {m['edges']} edges, {m['branches']} branches, "
+                 f"{m['cycles']} cycles; eps={doc['eps']:.3g}", fontsize=9)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)

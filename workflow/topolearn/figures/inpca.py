@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.colors import to_rgba_array
 
 from . import theme
+from .labels import run_labels
 
 FACTORS = ("init", "lr", "batch_size", "depth", "width", "optimizer", "seed")
 LOG_FACTORS = ("lr", "batch_size", "width")
@@ -42,8 +43,6 @@ def _landmarks(ax2, ax3, c: pd.DataFrame, has3: bool) -> None:
 
 def plot_inpca(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame):
     """Per group: trajectories in the top 2 and 3 dimensions, and progress against epoch."""
-    from .sweep import run_labels
-
     groups = _groups(coords) or ["none"]
     fig = theme.new_figure(3 * theme.PANEL + 2.2, theme.PANEL * len(groups) + 0.3)
     labels = run_labels(summary) if len(summary) else {}

@@ -27,7 +27,7 @@ CLASS_COLORS = COLORBLIND[:2]
 
 def load_layers(store_path) -> dict:
     """The store's recorded representations and what the figures need besides."""
-    from ..store import open_store
+    from ..store.snapshots import open_store
 
     root = open_store(store_path)
     params = dict(root.attrs["params"])
@@ -132,7 +132,7 @@ def transform_frames(L: dict, frames_per_phase: int = FRAMES_PER_PHASE) -> list:
     [(points, grid points or None, caption, transition)], one per frame: the input, then per hidden
     layer frames_per_phase steps of the affine map, then as many of the nonlinearity. A transition's
     states are zero-padded to its larger width (the essay's view of a change of dimension)."""
-    from ..models import ACTIVATIONS
+    from ..train.models import ACTIVATIONS
     import torch
 
     act = ACTIVATIONS[L["params"]["activation"]]() if L["params"]["activation"] else None
@@ -214,7 +214,7 @@ def animate_training(L: dict, path, dpi: int = 80, max_frames: int = TRAINING_FR
 
 def run_layer_figures(store_path, outdir, formats=("png",), dpi: int = 120) -> list[Path]:
     """Every per-run layer figure of a toy run into `outdir`; [] for runs without representations."""
-    from ..store import open_store
+    from ..store.snapshots import open_store
 
     if "repr" not in open_store(store_path, verify=False):
         return []
@@ -238,8 +238,8 @@ def sweep_layer_frame(tables: dict, sweep_tsv):
     """
     import pandas as pd
 
-    from ..layers import read_table
-    from ..sweep import read_sweep_table
+    from ..layers.measures import read_table
+    from ..sweep.table import read_sweep_table
 
     sweep = read_sweep_table(sweep_tsv).set_index("run_id")
     parts = []

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from matplotlib import colors as mcolors
 
-from ..datasets import DATASETS
-from ..store import layer_count, open_store, read_metrics, read_weights
+from ..data.registry import DATASETS
+from ..store.snapshots import layer_count, open_store, read_metrics, read_weights
 from . import RUN_FIGURES, theme
 from .graphs import draw_graph, load_graph
 from .timeaxis import TimeAxis, time_axis
@@ -420,7 +420,7 @@ def _nodes_on_progress(graph, path, t: TimeAxis) -> None:
 def plot_stability_scan(run: Run, stability_tsv=None):
     """Branch count of every layer over the Mapper parameter grid (stability.run_scan's table): one
     heatmap of intervals x overlap per eps scale and layer, the base parameters outlined."""
-    from ..stability import read_scan, summarize
+    from ..learning_graphs.stability import read_scan, summarize
 
     df = read_scan(stability_tsv) if stability_tsv and Path(stability_tsv).is_file() else pd.DataFrame()
     layers = sorted(df["layer"].unique(), key=_layer_index) if len(df) else []

@@ -13,31 +13,15 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from ..config import POINT_DEFAULTS
-from ..store import open_store
-from ..summary import read_summary, summary_long
+from ..sweep.points import POINT_DEFAULTS
+from ..store.snapshots import open_store
+from ..results.summary import read_summary, summary_long
 from . import SWEEP_FIGURES, theme
-from .inpca import inpca_figures, plot_inpca  # noqa: F401 (plot_inpca: the InPCA figures moved to inpca.py)
+from .inpca import inpca_figures
+from .labels import run_labels, value_label, varied_fields
 
 MAIN_AXES = ("lr", "batch_size", "depth", "init")  # always shown, even with a single value
 MAX_LEGEND_RUNS = 10
-
-
-def varied_fields(summary: pd.DataFrame) -> list[str]:
-    """Point fields with more than one value across the sweep. Seeds are left out (they give the
-    CIs), and so are fields that only vary by not applying (init_std is NA for a zero init)."""
-    return [f for f in POINT_DEFAULTS if f != "seed" and f in summary and summary[f].nunique(dropna=True) > 1]
-
-
-def run_labels(summary: pd.DataFrame) -> dict:
-    """{run_id: "init=zero, lr=0.5"} from the varied fields (the run id when nothing varies)."""
-    fields = varied_fields(summary) + (["seed"] if summary["seed"].nunique() > 1 else [])
-    return {r["run_id"]: ", ".join(f"{f}={_fmt(r[f])}" for f in fields) or r["run_id"]
-            for _, r in summary.iterrows()}
-
-
-def _fmt(v) -> str:
-    return "NA" if pd.isna(v) else f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _role_order(long: pd.DataFrame) -> list[str]:
@@ -75,13 +59,13 @@ def plot_branches_vs_params(summary: pd.DataFrame):
     order = _role_order(data) if len(data) else []
     colors = dict(zip(order, theme.layer_colors(len(order))))
     for ax, field in zip(axes, axes_fields):
-        d = data.dropna(subset=["branches"]).assign(_x=lambda x: x[field].map(_fmt))
+        d = data.dropna(subset=["branches"]).assign(_x=lambda x: x[field].map(value_label))
         if d.empty:
             theme.note(ax, "no branch counts\n(all runs diverged or graphs empty)")
             ax.set_title(field, fontsize=9)
             continue
         values = sorted(d[field].dropna().unique(), key=lambda v: (isinstance(v, str), v))
-        x_order = [_fmt(v) for v in values] + (["NA"] if d[field].isna().any() else [])
+        x_order = [value_label(v) for v in values] + (["NA"] if d[field].isna().any() else [])
         sns.pointplot(d, x="_x", y="branches", hue="layer_role", order=x_order, hue_order=order, palette=colors,
                       errorbar=("ci", 95), seed=0, dodge=0.3 if len(order) > 1 else False, ax=ax,
                       markersize=4, linewidth=1, err_kws={"linewidth": 1}, legend=ax is axes[-1])
@@ -145,7 +129,7 @@ def plot_accuracy_vs_branches(summary: pd.DataFrame):
 def plot_counts_vs_baselines(summary: pd.DataFrame):
     """Final branch count against each baseline (baselines.py) per layer role, Spearman rho across runs
     in each panel: a count that moves with weight variance or norm spread adds little to them."""
-    from ..baselines import BASELINES, correlations
+    from ..learning_graphs.baselines import BASELINES, correlations
 
     data, left_out = usable_layers(summary)
     order = _role_order(data) if len(data) else ["output"]

@@ -1,5 +1,5 @@
 """The time axis of a run's figures (`figures.time_axis`): epochs, or the run's geodesic progress
-from ignorance to truth (InPCA, topolearn.inpca_progress), on which runs trained at different
+from ignorance to truth (InPCA, topolearn.inpca.progress), on which runs trained at different
 learning rates line up.
 
 A figure asks `time_axis(epochs, progress)` for its x values and label, and converts event epochs

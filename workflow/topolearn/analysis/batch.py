@@ -1,0 +1,81 @@
+"""Batched analysis: many runs in one process, in parallel over the job's threads.
+
+One Python process per (run, layer) paid the imports of kmapper, scikit-learn and matplotlib
+(seconds) for a fraction of a second of work; a batch pays them once. Each run's work is the same
+as alone: its learning graphs (JSON), branch table, branching curve, events and symmetry table,
+then a stamp with the settings used (topolearn.sweep.packing.analysis_done reads it).
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..sweep.mapper_settings import mapper_layers, mapper_params
+from ..sweep.packing import STAMP, analysis_paths, fingerprint
+from ..store.checks import root_attrs
+from ..utils.parallel import run_parallel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunJob:
+    run_id: str
+    store: str
+    outputs: dict  # topolearn.sweep.packing.analysis_paths of the run
+
+
+def run_jobs(stores: list[str], outputs: list[str]) -> list[RunJob]:
+    """Pair a job's stores with its outputs (each run's outputs in analysis_paths order)."""
+    keys = list(analysis_paths("", "x"))
+    if len(outputs) != len(keys) * len(stores):
+        raise ValueError(f"{len(stores)} stores but {len(outputs)} outputs (expected {len(keys)} per run)")
+    jobs = []
+    for i, s in enumerate(stores):
+        rid = Path(s).parent.name
+        jobs.append(RunJob(rid, s, dict(zip(keys, outputs[i * len(keys):(i + 1) * len(keys)]))))
+    return jobs
+
+
+def analyze_run(job: RunJob, settings: dict) -> str:
+    """Everything read off one run's store (checked and read once); returns a one-line summary."""
+    import pandas as pd
+
+    from ..learning_graphs.branching import branching_tables
+    from ..learning_graphs.graphs import first_events, write_branch_rows
+    from ..layers.measures import TABLE_COLUMNS, analyze_run_layers, write_table
+    from ..learning_graphs.mapper import layer_outputs
+    from ..store.snapshots import open_store, read_metrics, read_weights
+
+    root = open_store(job.store)  # raises StoreError (and quarantines) for a damaged store
+    attrs = dict(root.attrs)
+    point = attrs["params"]
+    layers = mapper_layers(settings, point)
+    metrics = read_metrics(root)
+    weights = {layer: read_weights(root, layer) for layer in layers}
+    br = settings["branching"]
+    mdir = Path(job.outputs["mapper"])
+    mdir.mkdir(parents=True, exist_ok=True)
+    docs = [layer_outputs(weights[layer], metrics["epoch"].to_numpy(), layer, mapper_params(settings, point, layer),
+                          br["persistence_threshold"], mdir / f"{layer}.json", None, job.run_id)
+            for layer in layers]
+    curve = branching_tables(weights, metrics, attrs, job.run_id, br["group_threshold"], br["accuracy_jump"],
+                             job.outputs["curve"], job.outputs["events"], job.outputs["symmetry"])
+    # after the curve: the table sets each layer's Mapper split date beside the curve's first event
+    write_branch_rows(docs, job.outputs["branches"], first_events(curve))
+    if "repr" in root:  # layer representations: recorded on 2-D data only
+        analyze_run_layers(job.store, job.outputs["layers"])
+    else:
+        write_table(pd.DataFrame(columns=TABLE_COLUMNS), job.outputs["layers"])
+    write_stamp(mdir / STAMP, settings)
+    return f"{job.run_id}: {len(layers)} layer(s) analysed"
+
+
+def write_stamp(path: Path, settings: dict) -> None:
+    """Written last: the run's outputs are complete and were made under these settings."""
+    path.write_text(json.dumps({"settings": fingerprint(settings)}))
+
+
+def analyze_runs(jobs: list[RunJob], settings: dict, threads: int = 1) -> None:
+    run_parallel(analyze_run, jobs, (settings,), threads, [j.run_id for j in jobs])

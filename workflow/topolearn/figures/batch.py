@@ -1,0 +1,67 @@
+"""Per-run figures of a batch of runs, in parallel over the job's threads: each run's figures, its
+learning graphs as pictures and offline pages, and the stability scan of its branch counts."""
+
+from pathlib import Path
+
+from ..analysis.batch import write_stamp
+from ..data.toy import TOY_DATASETS
+from ..inpca.progress import epoch_to_progress, read_coords
+from ..learning_graphs.mapper import mapper_layer
+from ..learning_graphs.stability import run_scan
+from ..store.checks import root_attrs
+from ..sweep.mapper_settings import mapper_layers, mapper_params, scan_grid
+from ..utils.parallel import run_parallel
+from .graphs import write_png
+from .layers import run_layer_figures
+from .runs import render_run_figures
+
+
+def _point(store: str) -> dict:
+    return root_attrs(Path(store))["params"]
+
+
+def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
+    """A run's figures, and its learning graphs as pictures and offline interactive pages.
+
+    item: (store, mapper dir, branching curve, stability table to write, output dir[, the run's rows
+    of inpca/coords.tsv]); with the rows, time-resolved figures are drawn against progress. The
+    stability scan of the run's branch counts is made here, for the runs that get figures."""
+    store, mdir, curve, stability, outdir, *coords = item
+    rid = Path(store).parent.name
+    progress = epoch_to_progress(coords[0], rid) if coords and coords[0] is not None else None
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    point = _point(store)
+    layers = mapper_layers(analysis, point)
+    jsons = [Path(mdir) / f"{layer}.json" for layer in layers]
+    run_scan(store, layers, {layer: mapper_params(analysis, point, layer) for layer in layers}, stability,
+             scan_grid(analysis["mapper"].get("scan")), analysis["branching"]["persistence_threshold"], run_id=rid)
+    paths = render_run_figures(store, curve, jsons, outdir, settings["formats"], settings["dpi"],
+                               settings["weight_image_epochs"], stability_tsv=stability, progress=progress)
+    if point["dataset"] in TOY_DATASETS:  # the layers' representations of the plane
+        paths += run_layer_figures(store, outdir, settings["formats"], settings["dpi"])
+    for layer in layers:  # KeplerMapper's page needs its own graph object: rebuilt, same params
+        doc = mapper_layer(store, layer, mapper_params(analysis, point, layer),
+                           analysis["branching"]["persistence_threshold"], None,
+                           outdir / f"learning_graph_{layer}.html", run_id=rid)
+        write_png(doc, outdir / f"learning_graph_{layer}.png", f"run {doc['run_id']} {layer}", progress=progress)
+    write_stamp(outdir / STAMP, settings)
+    return f"{rid}: {len(paths)} figure file(s), {len(layers)} learning graph page(s)"
+
+
+def plot_runs(stores, mappers, curves, stabilities, outdirs, settings: dict, analysis: dict, threads: int = 1,
+              coords=None) -> None:
+    """Figures of a batch of runs. coords: results/inpca/coords.tsv, needed (and read) only when
+    settings["time_axis"] is "progress"."""
+    items = list(zip(stores, mappers, curves, stabilities, outdirs))
+    if settings.get("time_axis", "epoch") == "progress":
+        items = [(*it, rows) for it, rows in zip(items, _coords_of_runs(coords, stores))]
+    run_parallel(plot_run, items, (settings, analysis), threads, [Path(s).parent.name for s in stores])
+
+
+def _coords_of_runs(coords, stores) -> list:
+    """Each run's checkpoint rows of the InPCA coordinates (a small frame per worker, not the sweep's)."""
+    if coords is None:
+        raise ValueError("figures.time_axis is 'progress' but no InPCA coordinates (inpca/coords.tsv) were given")
+    table = read_coords(coords)
+    return [table[(table["run_id"] == Path(s).parent.name) & (table["kind"] == "checkpoint")] for s in stores]
