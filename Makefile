@@ -1,9 +1,9 @@
 # The two commands of the README:
 #   make run   - set up (.venv with pinned deps) and run the default workflow (digits, offline) + report
 #   make test  - set up (system packages, local SLURM, .venv) and run the test suite
-# The distro's Python 3.11 where it can make a venv: Debian builds it with PGO and LTO, and under it
-# Snakemake plans a 1,000-point sweep with 13 % fewer instructions, each run faster, than under a
-# plain source build such as pyenv's default. Anywhere else: python3.11 from PATH. Override: make PYTHON=...
+# The distro's Python 3.11 where it can make a venv: Debian builds it with PGO and LTO, so Snakemake
+# plans a sweep faster under it than under a plain source build such as pyenv's default.
+# Anywhere else: python3.11 from PATH. Override: make PYTHON=...
 PYTHON ?= $(shell /usr/bin/python3.11 -c "import ensurepip" 2>/dev/null && echo /usr/bin/python3.11 || echo python3.11)
 VENV := .venv
 CORES ?= 2
@@ -33,10 +33,13 @@ run: setup
 report: setup
 	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.html
 
+# The whole suite, workflow runs and the local SLURM included: about 13-15 minutes on 2 cores, of
+# which the shipped configs end to end (tests/test_end_to_end.py) take about 4.5.
 test: sysdeps setup
 	bash .ci/slurm/setup.sh
 	$(VENV)/bin/python -m pytest -ra
 
+# Unit tests only: about 3.5 minutes on 2 cores.
 test-fast: setup
 	$(VENV)/bin/python -m pytest -ra -m "not slow and not slurm"
 

@@ -1,6 +1,7 @@
 # topolearn: the topology of learning, from training sweeps to Mapper learning graphs and figures.
-# Thin on purpose: the config is validated (workflow/schemas/config.schema.yaml) in common.smk,
-# the stages live in workflow/rules/*.smk and their logic in the topolearn package (workflow/).
+# Thin on purpose: what the rules share (the validated config, output paths, jobs, the report)
+# is in workflow/rules/common.smk and the files under workflow/rules/common/, the stages in
+# workflow/rules/*.smk, and their logic in the topolearn package (workflow/topolearn/).
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -1,6 +1,6 @@
 """Speed and memory of the learning graph and the branching curve at the paper's first hidden layer.
 
-Targets (issue 3): 201 snapshots x 100 neurons in R^784: learning graph incl. PCA <= 3 s, branching
+Targets: 201 snapshots x 100 neurons in R^784: learning graph incl. PCA <= 3 s, branching
 curve <= 3 s, peak memory < 2 GB, on 2 cores. Also checks that the nerve is not quadratic in nodes.
 
     .venv/bin/python benchmarks/bench_mapper.py                      # synthetic trajectory

@@ -1,4 +1,4 @@
-"""Layer representations on 2-D data (issue 12), measured in one run:
+"""Layer representations on 2-D data, measured in one run:
   recording  the cost of recording every layer's representation of the data and of the grid at
              every snapshot, against training the same runs (target: at most 20 % of training);
   workflow   `snakemake --cores 2 --configfile config/toy.yaml` end to end in a fresh folder
@@ -21,8 +21,7 @@ import torch  # noqa: E402
 import zarr  # noqa: E402
 
 from topolearn.sweep.config import load_config_file  # noqa: E402
-from topolearn.train.representations import record  # noqa: E402
-from topolearn.train.solo import train_run  # noqa: E402
+from topolearn.train import record, train_run  # noqa: E402
 
 WORKFLOW_TARGET_S = 300.0
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")

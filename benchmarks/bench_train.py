@@ -1,15 +1,15 @@
-"""Training speed (issue 10), as ratios measured in one run (same machine, same moment).
+"""Training speed, as ratios measured in one run (same machine, same moment).
 
 1. Digits, the default architecture of config/config.yaml (64-32-32-10 sigmoid, no biases, SGD,
-   batch 16): net-updates/s of N networks trained as one pack (topolearn.train.loop.packed_update) vs
+   batch 16): net-updates/s of N networks trained as one pack (topolearn.train.stacked.packed_update) vs
    the same networks one at a time in a plain loop (nn.Module + torch.optim), for 1 and 2 torch
    threads. Target: packed >= 10x plain on one thread (N = 64).
 2. Paper setup (784-100-100-10 sigmoid, batch 100, random data of MNIST's shape): training FLOP/s
    of one network (plain loop) and of a pack of 8, as a fraction of this machine's single-thread
    matmul FLOP/s measured in the same run; and packed vs single for the 8 networks.
 
-Both loops draw each network's batches from its own per-epoch order (train.epoch_order), as the
-trainers do. Each measurement keeps its fastest of `--repeats` alternating rounds (a shared machine
+Both loops draw each network's batches from its own per-epoch order (topolearn.train.epoch_order), as the
+trainer does. Each measurement keeps its fastest of `--repeats` alternating rounds (a shared machine
 is noisy; the fastest round is the least disturbed). Usage:
 
     python benchmarks/bench_train.py [--quick] [--nets 64] [--repeats 3]
@@ -26,10 +26,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from topolearn.sweep.points import normalize_point  # noqa: E402
-from topolearn.data.builtin import load_dataset  # noqa: E402
-from topolearn.train.models import model_for_point  # noqa: E402
-from topolearn.train.loop import StackedMLP, StackedOptimizer, packed_update  # noqa: E402
-from topolearn.train.solo import epoch_order, make_optimizer  # noqa: E402
+from topolearn.data import load_dataset  # noqa: E402
+from topolearn.train import (StackedMLP, StackedOptimizer, epoch_order, make_optimizer, model_for_point,  # noqa: E402
+                             packed_update)
 
 DIGITS = {"dataset": "digits", "depth": 2, "width": 32, "activation": "sigmoid", "bias": False,
           "optimizer": "sgd", "lr": 0.5, "batch_size": 16, "init_std": 1e-2}

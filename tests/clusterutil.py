@@ -3,7 +3,6 @@ per session, the local SLURM cluster, and bitwise store comparison."""
 
 import copy
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -103,14 +102,6 @@ def ok(res: subprocess.CompletedProcess) -> str:
     return out
 
 
-def has_analysis() -> bool:
-    """Whether the workflow has its analysis rules (Mapper, per-run analysis) yet."""
-    defined = set()
-    for smk_file in (ROOT / "workflow" / "rules").glob("*.smk"):
-        defined |= set(re.findall(r"^rule (\w+):", smk_file.read_text(), flags=re.M))
-    return "analyze_run" in defined
-
-
 def targets(cfg: dict, analysis: bool) -> list[str]:
     """Stores and sweep table; with `analysis`, everything (rule all)."""
     if analysis:
@@ -124,12 +115,9 @@ def analysis_files(cfg: dict) -> list[str]:
 
 
 def cluster_targets(cfg: dict) -> list[str]:
-    """Stores, sweep table and, when the rules exist, every run's analysis: one SLURM job per
-    analysis batch (a pack's runs are analysed together as soon as it is trained)."""
-    out = targets(cfg, analysis=False)
-    if has_analysis():
-        out += analysis_files(cfg)
-    return out
+    """Stores, sweep table and every run's analysis: one SLURM job per analysis batch (a pack's
+    runs are analysed together as soon as it is trained)."""
+    return targets(cfg, analysis=False) + analysis_files(cfg)
 
 
 _REFERENCE: dict = {}
@@ -142,14 +130,14 @@ def start_reference_run(tmp_path_factory) -> None:
         return
     wd = tmp_path_factory.mktemp("reference")
     write_config(wd, SWEEP)
-    cmd = smk_cmd(wd, targets(SWEEP, has_analysis()), extra=["--cores", "2"])
+    cmd = smk_cmd(wd, targets(SWEEP, analysis=True), extra=["--cores", "2"])
     log = open(wd / "snakemake.out", "w+")
     _REFERENCE.update(wd=wd, log=log, proc=subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                                             env=CLEAN_ENV))
 
 
 def reference_run(tmp_path_factory) -> Path:
-    """The sweep run locally to its end (analysis included when its rules exist): the
+    """The sweep run locally to its end, analysis included: the
     uninterrupted result every fault and SLURM run is compared with. Shared by test modules."""
     start_reference_run(tmp_path_factory)
     proc, log = _REFERENCE["proc"], _REFERENCE["log"]

@@ -1,6 +1,9 @@
-"""Reading Snakemake's dry-run output: which jobs, which rules, which runs they write."""
+"""Reading Snakemake's dry-run output: which jobs, which rules, which runs they write; a copy of the
+workflow to run or edit outside the checkout."""
 
 import re
+import shutil
+from pathlib import Path
 
 
 def jobs_in(text: str) -> list[tuple[str, dict, list[str]]]:
@@ -30,3 +33,20 @@ def runs_of(jobs, kind: str) -> list[str]:
 def rules(jobs) -> set[str]:
     """Rule names, packs and batches under their family name (train_pack, analyze_batch, plot_runs)."""
     return {re.sub(r"_[0-9a-f]{10}$", "", r) for r, _, _ in jobs}
+
+
+# What a checkout holds besides the workflow itself: environments, caches, results, data.
+_NOT_COPIED = {".git", ".venv", ".snakemake", ".hypothesis", ".pytest_cache", ".import_linter_cache", "results",
+               "data", ".gl", ".whl"}
+
+
+def copy_checkout(root: Path, dst: Path) -> Path:
+    """The workflow's files (Snakefile, rules, scripts, library, configs, profiles) copied to `dst`,
+    for tests that edit code or run Snakemake in the workflow's own folder: the checkout stays
+    as it is."""
+    def ignore(folder, names):
+        top = Path(folder) == root
+        return [n for n in names if (top and n in _NOT_COPIED) or n == "__pycache__" or n.endswith(".egg-info")]
+
+    shutil.copytree(root, dst, ignore=ignore, symlinks=True)
+    return dst

@@ -1,6 +1,7 @@
 """topolearn.sweep.config: point normalization, run-id stability, and every bad input of issue 2."""
 
 import copy
+import hashlib
 import re
 from pathlib import Path
 
@@ -83,11 +84,43 @@ def test_different_points_get_different_ids():
     assert re.fullmatch(r"[0-9a-f]{12}", run_id({}))
 
 
-def test_sweep_points_are_their_ids():
-    cfg = validate_config(TINY)
-    for rid, p in cfg["points"].items():
-        assert run_id(p) == rid
-    assert len(cfg["points"]) == 2
+# Run ids of fixed points, as the code gave them when these results were first made: they name
+# every store on disk, so they must never change (a change orphans every finished run).
+KNOWN_IDS = [
+    ({}, "e0f380977543"),
+    ({"lr": 0.01}, "ffe85c552980"),
+    ({"init": "zero"}, "d8c65827a7af"),
+    ({"dataset": "digits", "depth": 2, "width": 8, "activation": "sigmoid", "bias": False, "optimizer": "sgd",
+      "lr": 2.0, "batch_size": 32, "epochs": 10, "snapshots": 25, "init": "normal", "init_std": 0.1,
+      "probe_size": 50, "seed": 42}, "f645b942095a"),
+    ({"dataset": "curves", "depth": 2, "width": 8, "activation": "tanh", "bias": True, "optimizer": "adam",
+      "init": "xavier", "lr": 0.02, "batch_size": 25, "epochs": 40, "snapshots": 21, "n_samples": 400,
+      "noise": 0.03, "repr_size": 300, "grid_size": 25}, "11079375affc"),
+]
+# The shipped configs' run ids: (count, first id, sha256 of the sorted ids joined by spaces, first 16 hex).
+SHIPPED_IDS = {
+    "config.yaml": (72, "017b3b117ba9", "79ef02cb5803d60d"),
+    "toy.yaml": (32, "11079375affc", "474053b6ce8d5aa4"),
+    "paper.yaml": (3, "15ff970446ff", "c36c69329ffb673f"),
+}
+
+
+@pytest.mark.parametrize("point, rid", KNOWN_IDS, ids=[r for _, r in KNOWN_IDS])
+def test_known_points_keep_their_run_ids(point, rid):
+    assert run_id(point) == rid
+    assert run_id(normalize_point(point)) == rid
+
+
+def test_sweep_points_get_the_known_ids():
+    pts = validate_config(copy.deepcopy(TINY))["points"]
+    assert {rid: p["init"] for rid, p in pts.items()} == {"4eab57813e24": "zero", "e9b1f215b5b2": "normal"}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_IDS))
+def test_shipped_configs_keep_their_run_ids(name):
+    ids = sorted(load_config_file(ROOT / "config" / name)["points"])
+    count, first, digest = SHIPPED_IDS[name]
+    assert (len(ids), ids[0], hashlib.sha256(" ".join(ids).encode()).hexdigest()[:16]) == (count, first, digest)
 
 
 def test_adding_an_axis_value_never_changes_existing_ids():

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from topolearn.data import builtin as data
-from topolearn.data.builtin import DataError, fetch_dataset, load_dataset, read_idx
+from topolearn.data import idx
+from topolearn.data import DataError, fetch_dataset, load_dataset, read_idx, read_idx_header
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 needs_fashion = pytest.mark.skipif(not (DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz").is_file(),
@@ -72,6 +73,27 @@ def test_damaged_gzip_is_refused(tmp_path):
         read_idx(path)
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_header_read_agrees_with_the_full_read(tmp_path, gz):
+    a = np.arange(2 * 3 * 5, dtype=">i2").reshape(2, 3, 5)
+    path = write(tmp_path / "x.idx", idx_bytes(a), gz)
+    dtype, dims = read_idx_header(path)
+    assert dims == (2, 3, 5) and dtype == np.dtype(">i2") and read_idx(path).shape == dims
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda b: b"\x01" + b[1:], "bad IDX magic number"),
+    (lambda b: b[:3] + b"\x00" + b[4:], "bad IDX magic number"),
+    (lambda b: b[:9], "truncated header"),
+    (lambda b: b[:2], "too short"),
+])
+def test_header_read_refuses_what_the_full_read_refuses(tmp_path, mutate, message):
+    path = write(tmp_path / "bad-idx3-ubyte", mutate(idx_bytes(np.zeros((4, 3, 5), np.uint8))), gz=False)
+    with pytest.raises(DataError, match=message) as err:
+        read_idx_header(path)
+    assert str(path) in str(err.value)
+
+
 @needs_fashion
 def test_reads_debian_fashion_mnist():
     labels = read_idx(DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz")
@@ -101,7 +123,7 @@ def test_debian_files_are_the_upstream_content_recompressed():
     """What we found: Debian's .gz bytes differ from upstream's (recompressed in 2020), the IDX
     payload is identical; the payload md5 published upstream is how such copies are accepted."""
     for name in data.IDX_NAMES:
-        raw, payload = data._read_bytes(DEBIAN_FASHION / f"{name}.gz")
+        raw, payload = idx.read_bytes(DEBIAN_FASHION / f"{name}.gz")
         assert data._sha256(raw) != data.GZ_SHA256["fashion-mnist"][name]
         assert data._md5(payload) == data.PAYLOAD_MD5["fashion-mnist"][name]
 
@@ -220,7 +242,7 @@ def _declare(name, fmt, path, **base):
 
 
 def _train_only_point(cfg, tmp_path, source):
-    from topolearn.train.solo import train_run
+    from topolearn.train import train_run
 
     (point,) = cfg["points"].values()
     return train_run(point, tmp_path / "store.zarr", tmp_path / "scratch", source, log=io.StringIO())
@@ -250,8 +272,7 @@ def _toy_images(rng, n, side=6):
 @needs_fashion
 def test_idx_subset_of_fashion_mnist_trains_with_its_real_sizes(tmp_path):
     from topolearn.sweep.schema import ConfigError
-    from topolearn.data.registry import DATASETS
-    from topolearn.data.declared import dataset_fingerprint
+    from topolearn.data import dataset_fingerprint
 
     X, y = read_idx(DEBIAN_FASHION / "train-images-idx3-ubyte.gz"), read_idx(DEBIAN_FASHION / "train-labels-idx1-ubyte.gz")
     Xt, yt = read_idx(DEBIAN_FASHION / "t10k-images-idx3-ubyte.gz"), read_idx(DEBIAN_FASHION / "t10k-labels-idx1-ubyte.gz")
@@ -259,7 +280,7 @@ def test_idx_subset_of_fashion_mnist_trains_with_its_real_sizes(tmp_path):
     _write_idx_set(folder, {"t10k": (Xt[:2000], yt[:2000])}, gz=False)  # gzipped or not, mixed
 
     cfg = _declare("fm10k", "idx", folder, init="xavier", lr=0.5, width=16, epochs=2)
-    info = DATASETS["fm10k"]
+    info = cfg["registry"]["fm10k"]
     assert (info.n_train, info.n_test, info.image_shape, info.n_classes) == (10000, 2000, (28, 28), 10)
     (point,) = cfg["points"].values()
     assert point["probe_size"] == 1000  # min(1000, the real test set)
@@ -283,7 +304,7 @@ def test_idx_subset_of_fashion_mnist_trains_with_its_real_sizes(tmp_path):
 
 
 def test_npz_dataset_trains_and_scales_pixels(tmp_path):
-    from topolearn.data.registry import DATASETS
+    from topolearn.sweep.points import normalize_point
 
     rng = np.random.default_rng(0)
     X, y = _toy_images(rng, 400)
@@ -291,18 +312,21 @@ def test_npz_dataset_trains_and_scales_pixels(tmp_path):
     path = tmp_path / "quadrants.npz"
     np.savez(path, x_train=X, y_train=y.astype(np.int64), x_test=Xt, y_test=yt.astype(np.int32))
     cfg = _declare("quadrants", "npz", path, lr=2.0, init="xavier", epochs=3, snapshots=4)
-    info = DATASETS["quadrants"]
+    info = cfg["registry"]["quadrants"]
     assert (info.n_train, info.n_test, info.image_shape, info.n_classes, info.n_features) == (400, 120, (6, 6), 4, 36)
     X_train, y_train, X_test, y_test = load_dataset("quadrants", cfg)
     np.testing.assert_array_equal(X_train, X.reshape(400, 36) / np.float32(255))  # uint8 -> / 255
     assert X_train.dtype == np.float32 and y_test.dtype == np.int64
     attrs = _train_only_point(cfg, tmp_path, cfg)
     assert attrs["final_eval"]["test_acc"] > 0.5  # four classes: chance is 0.25
+    (point,) = cfg["points"].values()
+    assert point["probe_size"] == 120 and normalize_point(point) == point  # later stages may normalize again
 
     floats = tmp_path / "floats.npz"
     np.savez(floats, x_train=X.astype(np.float64) - 100, y_train=y, x_test=Xt.astype(np.float64) - 100, y_test=yt)
-    _declare("floats", "npz", floats)
-    np.testing.assert_array_equal(load_dataset("floats")[0], X.reshape(400, 36).astype(np.float32) - 100)  # kept
+    floats_cfg = _declare("floats", "npz", floats)
+    np.testing.assert_array_equal(load_dataset("floats", floats_cfg)[0],
+                                  X.reshape(400, 36).astype(np.float32) - 100)  # kept
 
 
 def _npz(path, **override):
@@ -348,14 +372,30 @@ def test_bad_idx_declaration_and_names_are_refused(tmp_path):
         validate_config({"sweep": {"base": {"dataset": "cifar"}}})
 
 
-def test_registry_holds_exactly_the_last_configs_datasets(tmp_path):
+def test_validation_returns_the_registry_and_changes_no_global(tmp_path):
     from topolearn.sweep.schema import ConfigError
     from topolearn.sweep.config import validate_config
-    from topolearn.data.registry import BUILTIN_DATASETS, DATASETS
+    from topolearn.data import BUILTIN_DATASETS, DATASETS, dataset_files
 
-    _declare("mine", "npz", _npz(tmp_path / "d.npz"))
-    assert "mine" in DATASETS
-    validate_config({})
-    assert set(DATASETS) == BUILTIN_DATASETS
+    cfg = _declare("mine", "npz", _npz(tmp_path / "d.npz"))
+    assert set(cfg["registry"]) == BUILTIN_DATASETS | {"mine"} and cfg["registry"]["mine"].n_train == 150
+    assert set(DATASETS) == BUILTIN_DATASETS  # the built-in registry is never changed...
+    with pytest.raises(TypeError):
+        DATASETS["mine"] = cfg["registry"]["mine"]  # ...nor changeable
+    assert dataset_files("mine", cfg) == [tmp_path / "d.npz"]  # a validated config is a data source
+    with pytest.raises(KeyError):
+        dataset_files("mine")  # a data folder alone knows only the built-ins
+    assert set(validate_config({})["registry"]) == BUILTIN_DATASETS
     with pytest.raises(ConfigError, match="'mine' is invalid"):
         validate_config({"sweep": {"base": {"dataset": "mine"}}})
+
+
+def test_a_damaged_declared_file_is_refused_with_the_config(tmp_path):
+    from topolearn.sweep.schema import ConfigError
+
+    rng = np.random.default_rng(3)
+    folder = _write_idx_set(tmp_path / "small", {"train": _toy_images(rng, 30), "t10k": _toy_images(rng, 10)})
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:-1]))  # one label short
+    with pytest.raises(ConfigError, match=f"{labels}: truncated: "):
+        _declare("small", "idx", folder)

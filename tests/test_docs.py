@@ -5,36 +5,13 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
+from schema_keys import schema_names
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 CONFIG_DOC = ROOT / "docs" / "config.md"
 LINKED_DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
-
-
-def property_names(node) -> set[str]:
-    """Every property name of a schema node: its properties, their sections, mapping values
-    (additionalProperties) and alternatives (oneOf/anyOf), recursively."""
-    if not isinstance(node, dict):
-        return set()
-    names = set()
-    for name, sub in node.get("properties", {}).items():
-        names |= {name} | property_names(sub)
-    names |= property_names(node.get("additionalProperties"))
-    for alt in node.get("oneOf", []) + node.get("anyOf", []):
-        names |= property_names(alt)
-    return names
-
-
-def schema_names() -> set[str]:
-    schema = yaml.safe_load(SCHEMA.read_text())
-    names = property_names(schema)
-    for sub in schema.get("$defs", {}).values():  # point fields, Mapper parameters
-        names |= property_names(sub)
-    return names
 
 
 def test_the_schema_walk_finds_every_kind_of_key():

@@ -22,7 +22,6 @@ from clusterutil import (
     assert_stores_equal,
     attrs,
     copy_workdir,
-    has_analysis,
     ok,
     pack_of,
     points,
@@ -37,7 +36,7 @@ from clusterutil import (
     write_config,
     CLEAN_ENV,
 )
-from topolearn.data.builtin import DataError, fetch_dataset
+from topolearn.data import DataError, fetch_dataset
 from topolearn.sweep.packing import group_id
 from topolearn.store.snapshots import StoreError, check_store, open_store, read_metrics
 from topolearn.store.checks import derived_paths
@@ -94,14 +93,15 @@ def _alive(pid: int) -> bool:
 
 
 def test_hard_kill_of_snakemake_loses_nothing_and_resumes(reference, tmp_path):
-    """The issue's reproduction: `snakemake &`, wait for a checkpoint, `kill -9` Snakemake's PID alone,
-    then `snakemake --unlock && snakemake`. The orphaned trainer notices its Snakemake is gone and
-    stops at a checkpoint (never two trainers of one run); the rerun resumes the pack and gives the
-    stores of an uninterrupted run, bit for bit."""
+    """As a user would: `snakemake &`, wait for a checkpoint, `kill -9` Snakemake's PID alone, then
+    `snakemake --unlock && snakemake`. The orphaned trainer notices its Snakemake is gone and stops
+    at a checkpoint (never two trainers of one run); the rerun resumes the pack, leaves the stores
+    finished before the kill as they are and gives the stores of an uninterrupted run, bit for bit."""
     write_config(tmp_path, SWEEP)
-    slow, _ = slow_and_diverging()
+    slow, div = slow_and_diverging()
     pack = pack_of(slow)
     stores = targets(SWEEP, analysis=False)[1:]
+    ok(smk(tmp_path, [str(store_path(tmp_path, div).relative_to(tmp_path))]))  # finished before the kill
     proc = subprocess.Popen(smk_cmd(tmp_path, stores, extra=["--cores", "1"]), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=CLEAN_ENV)
     ckpts = [tmp_path / "results" / "checkpoints" / r / "checkpoint.pt" for r in pack]
@@ -122,6 +122,7 @@ def test_hard_kill_of_snakemake_loses_nothing_and_resumes(reference, tmp_path):
     ok(smk(tmp_path, extra=["--unlock"]))  # a hard kill leaves Snakemake's lock behind
     out = ok(smk(tmp_path, stores))
     assert runs_of(jobs_in(out), "train") == sorted(set(points(SWEEP)) - set(done))  # only unfinished runs
+    assert done, "no store finished before the kill: nothing to check untouched"
     assert all(attrs(store_path(tmp_path, r)) == a for r, a in done.items())  # finished stores untouched
     for r in pack:
         assert attrs(store_path(tmp_path, r))["resumed_from"], "the interrupted pack started over"
@@ -162,13 +163,12 @@ def test_diverged_run_is_marked_and_the_workflow_completes(reference):
     assert list(metrics["step"]) == [0, 1] and a["n_snapshots"] == 2  # what it recorded before the overflow
     assert np.isfinite(metrics[["train_loss", "test_loss"]].to_numpy()).all()
     assert np.isfinite(root["weights"]["layer0"][:]).all()
-    if has_analysis():  # the reference ran rule all without error: the analysis handled the run
-        res = reference / "results"
-        for path in (res / "mapper" / div / "layer1.json", res / "branches" / f"{div}.tsv",
-                     res / "branching" / f"{div}.tsv"):
-            assert path.stat().st_size > 0, path
-        summary = pd.read_csv(res / "summary.tsv", sep="\t", index_col="run_id")
-        assert summary.loc[div, "diverged"] and not summary.loc[slow, "diverged"]
+    res = reference / "results"  # the reference ran rule all without error: the analysis handled the run
+    for path in (res / "mapper" / div / "layer1.json", res / "branches" / f"{div}.tsv",
+                 res / "branching" / f"{div}.tsv"):
+        assert path.stat().st_size > 0, path
+    summary = pd.read_csv(res / "summary.tsv", sep="\t", index_col="run_id")
+    assert summary.loc[div, "diverged"] and not summary.loc[slow, "diverged"]
 
 
 # ---------------------------------------------------------------- (d) damaged stores
@@ -195,10 +195,9 @@ def test_damaged_stores_are_refused_quarantined_and_rebuilt(reference, tmp_path)
         assert check_store(store_path(wd, rid)) is not None
 
     # At parse time both are moved aside, so both are planned for rebuilding (with their analysis).
-    jobs, out = planned_jobs(wd, targets(SWEEP, has_analysis()))
+    jobs, out = planned_jobs(wd, targets(SWEEP, analysis=True))
     assert runs_of(jobs, "train") == sorted([slow, div])
-    if has_analysis():
-        assert runs_of(jobs, "analyze") == sorted([slow, div])
+    assert runs_of(jobs, "analyze") == sorted([slow, div])
     assert f"missing file {missing}" in out and "store is incomplete" in out and "the next run rebuilds it" in out
     quarantined = sorted((wd / "results" / "quarantine").iterdir())
     assert [q.name.split("-")[0] for q in quarantined] == sorted([slow, div])
@@ -227,13 +226,13 @@ def test_a_flipped_byte_is_found_by_a_reader_or_verify_full_and_everything_made_
     _, div = slow_and_diverging()
     results = wd / "results"
     products = [p.relative_to(results) for p in derived_paths(store_path(wd, div))]
-    assert not has_analysis() or products
+    assert products, "the run's analysis tables and figures"
     flipped = _flip_a_byte(store_path(wd, div))
 
     # The quick parse-time check cannot see a same-size change; --config verify=full can.
-    out = ok(smk(wd, targets(SWEEP, has_analysis()), extra=["-n"]))
+    out = ok(smk(wd, targets(SWEEP, analysis=True), extra=["-n"]))
     assert store_path(wd, div).exists() and "checksum mismatch" not in out
-    out = ok(smk(wd, targets(SWEEP, has_analysis()), extra=["-n", "--config", "verify=full"]))
+    out = ok(smk(wd, targets(SWEEP, analysis=True), extra=["-n", "--config", "verify=full"]))
     assert f"checksum mismatch in {flipped}" in out and "the next run rebuilds it" in out
     (q,) = (results / "quarantine").iterdir()
     assert (q / "runs" / div / "snapshots.zarr").is_dir() and not store_path(wd, div).exists()
@@ -249,12 +248,11 @@ def test_a_flipped_byte_is_found_by_a_reader_or_verify_full_and_everything_made_
 
     # The next plain run rebuilds the store and everything made from it; the numbers equal the reference's.
     started = time.time()
-    ok(smk(wd, targets(SWEEP, has_analysis())))
+    ok(smk(wd, targets(SWEEP, analysis=True)))
     assert_stores_equal(store_path(wd, div), store_path(reference, div))
     for p in products:
         assert (results / p).exists() and (results / p).stat().st_mtime >= started, p
-    if has_analysis():  # the sweep's tables are made again from the new store
-        assert (results / "summary.tsv").stat().st_mtime >= started
+    assert (results / "summary.tsv").stat().st_mtime >= started  # the sweep's tables are made again
 
 
 def test_truncated_or_altered_chunks_are_detected(reference, tmp_path):

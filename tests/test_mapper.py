@@ -283,7 +283,7 @@ def test_output_layer_of_a_real_run_has_ten_branches(tmp_path):
     """Gabella et al.: the output layer's learning graph splits into one branch per class. Digits,
     tiny init, the paper's sigmoid MLP without biases, trained until it learns (~0.86 test accuracy here)."""
     from topolearn.store.snapshots import open_store, read_metrics
-    from topolearn.train.solo import train_run
+    from topolearn.train import train_run
 
     point = normalize_point({"dataset": "digits", "depth": 2, "width": 32, "lr": 4.0, "batch_size": 32,
                              "epochs": 60, "snapshots": 101, "init": "normal", "init_std": 1e-6,

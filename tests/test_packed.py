@@ -1,4 +1,5 @@
-"""Packed training: update rules vs torch.optim, pack vs solo, kill-and-resume, divergence of one net."""
+"""Packed training: update rules vs torch.optim, a pack vs each network trained alone by a plain torch.optim
+loop (tests/reference_trainer.py), kill-and-resume, divergence of one net."""
 
 import io
 
@@ -7,14 +8,14 @@ import pytest
 import torch
 
 from conftest import TINY_CHUNK, TINY_POINT
-from topolearn.train import loop as packed
-from topolearn.sweep.points import normalize_point, run_id
-from topolearn.train.loop import StackedOptimizer, train_pack
+from reference_trainer import train_reference
 from topolearn.store.snapshots import open_store, read_all_arrays, read_metrics
-from topolearn.train.solo import CHECKPOINT, PARTIAL_STORE, train_run
+from topolearn.sweep.points import normalize_point, run_id
+from topolearn.train import CHECKPOINT, PARTIAL_STORE, StackedOptimizer, train_pack
+from topolearn.train import loop as packed
 
 LR = {"sgd": 2.0, "momentum": 0.3, "adam": 0.01}  # each learns the tiny point in 10 epochs
-# measured max |w_pack - w_solo| over all snapshots was <= 3e-5 (docs/training.md); allow 10x
+# measured max |w_pack - w_alone| over all snapshots was <= 3e-5 (docs/training.md); allow 10x
 WEIGHT_ATOL = 3e-4
 
 
@@ -85,17 +86,20 @@ def test_stacked_updates_match_torch_optim(kind):
                 torch.testing.assert_close(mine[j][k], theirs[j][k], rtol=1e-6, atol=1e-7)
 
 
-# ---------------------------------------------------------------- pack vs solo
+# ---------------------------------------------------------------- a pack vs each network alone
+
+
+def params_of(arrays: dict) -> list[str]:
+    return sorted(n for n in arrays if n.startswith(("weights/", "biases/")))
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-def test_pack_matches_solo_runs(tmp_path, optimizer):
+def test_pack_matches_networks_trained_alone(tmp_path, optimizer):
     points = pack_points(optimizer)
     stores, scratch, attrs, log = run_pack(points, tmp_path)
     ids = sorted(run_id(p) for p in points)
     for i, p in enumerate(points):
-        solo = tmp_path / f"solo{i}" / "snapshots.zarr"
-        ref = train_run(p, solo, tmp_path / f"solo{i}" / "scratch", chunk=TINY_CHUNK, log=io.StringIO())
+        ref = train_reference(p)
         root = open_store(stores[i])  # complete, manifest verified
         a = dict(root.attrs)
         assert a["run_id"] == run_id(p) and a["params"] == p and a["pack"] == ids
@@ -103,14 +107,13 @@ def test_pack_matches_solo_runs(tmp_path, optimizer):
         assert attrs[i]["run_id"] == run_id(p) and a["diverged"] is False
         assert abs(a["final_eval"]["test_acc"] - ref["final_eval"]["test_acc"]) <= 1e-3
         assert abs(a["final_eval"]["train_acc"] - ref["final_eval"]["train_acc"]) <= 1e-3
-        A, B = read_all_arrays(stores[i]), read_all_arrays(solo)
-        assert sorted(A) == sorted(B)
-        for name in A:
-            assert A[name].shape == B[name].shape and A[name].dtype == B[name].dtype, name
-        for name in (n for n in A if n.startswith("weights/")):
-            np.testing.assert_array_equal(A[name][0], B[name][0])  # its own init, exactly the solo one
-            np.testing.assert_allclose(A[name], B[name], rtol=0, atol=WEIGHT_ATOL, err_msg=name)
-        np.testing.assert_array_equal(A["step"], B["step"])
+        A = read_all_arrays(stores[i])
+        assert params_of(A) == params_of(ref)
+        for name in params_of(A):
+            assert A[name].shape == ref[name].shape and A[name].dtype == ref[name].dtype, name
+            np.testing.assert_array_equal(A[name][0], ref[name][0])  # its own init, exactly
+            np.testing.assert_allclose(A[name], ref[name], rtol=0, atol=WEIGHT_ATOL, err_msg=name)
+        np.testing.assert_array_equal(A["step"], ref["step"])
         assert not (scratch[i] / CHECKPOINT).exists() and (scratch[i] / "finished.zarr").is_dir()
     # networks really differ: own seed (data order), lr and init
     w = [read_all_arrays(s)["weights/layer0"] for s in stores]
@@ -123,13 +126,12 @@ def test_pack_of_biased_relu_nets_with_eval_subsets(tmp_path):
     points = [normalize_point(p | {"lr": 0.1 * (i + 1)}) for i, p in enumerate(points)]
     stores, _, attrs, _ = run_pack(points, tmp_path)
     for i, p in enumerate(points):
-        solo = tmp_path / f"solo{i}" / "snapshots.zarr"
-        ref = train_run(p, solo, tmp_path / f"solo{i}" / "scratch", chunk=TINY_CHUNK, log=io.StringIO())
-        A, B = read_all_arrays(stores[i]), read_all_arrays(solo)
-        assert sorted(A) == sorted(B) and "biases/layer1" in A
-        for name in A:
-            np.testing.assert_allclose(A[name], B[name], rtol=0, atol=WEIGHT_ATOL, err_msg=name)
-        assert attrs[i]["eval_samples"] == ref["eval_samples"] == {"train": 100, "test": 100}
+        ref = train_reference(p)
+        A = read_all_arrays(stores[i])
+        assert params_of(A) == params_of(ref) and "biases/layer1" in A
+        for name in params_of(A) + ["step", "test_acc"]:
+            np.testing.assert_allclose(A[name], ref[name], rtol=0, atol=WEIGHT_ATOL, err_msg=name)
+        assert attrs[i]["eval_samples"] == {"train": 100, "test": 100}
 
 
 def test_pack_refuses_points_that_cannot_share_a_computation(tmp_path):
@@ -172,7 +174,7 @@ def test_killed_pack_resumes_bit_identical_and_when_repacked_close(tmp_path, mon
 
     # killed inside the second round (after net0's checkpoint at 281; the others' are at 131): each
     # network resumes from its own checkpoint, in two groups. Batches of another size may round
-    # differently (vectorized loop tails), so equal within the pack-vs-solo tolerance.
+    # differently (vectorized loop tails), so equal within the pack-vs-alone tolerance.
     kill_after_checkpoints(monkeypatch, 4)
     with pytest.raises(Killed):
         run_pack(points, tmp_path, "killed")
@@ -217,10 +219,9 @@ def test_one_diverging_network_stops_alone(tmp_path):
     for i in (0, 2):  # the others finish as if trained alone
         root = open_store(stores[i])
         assert root.attrs["diverged"] is False and root.attrs["n_snapshots"] == 25
-        solo = tmp_path / f"solo{i}" / "snapshots.zarr"
-        ref = train_run(points[i], solo, tmp_path / f"solo{i}" / "scratch", chunk=TINY_CHUNK, log=io.StringIO())
+        ref = train_reference(points[i])
         assert abs(attrs[i]["final_eval"]["test_acc"] - ref["final_eval"]["test_acc"]) <= 1e-3
-        np.testing.assert_allclose(read_metrics(root).test_acc, read_metrics(open_store(solo)).test_acc, atol=1e-2)
+        np.testing.assert_allclose(read_metrics(root).test_acc, ref["test_acc"], atol=1e-2)
 
 
 # ---------------------------------------------------------------- benchmark smoke test

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import zarr
 
-from topolearn.data.builtin import load_dataset
+from topolearn.data import load_dataset
 from topolearn.train.representations import input_grid, record
 from topolearn.store.snapshots import open_store, read_all_arrays
 from toy_runs import train_toy

@@ -1,4 +1,4 @@
-"""Hard-kill safety (issue 11.1): one trainer per run, finished stores kept, stop with Snakemake."""
+"""Hard-kill safety: one trainer per run, finished stores kept, stop with Snakemake."""
 
 import io
 import json
@@ -17,7 +17,7 @@ from conftest import TINY_POINT
 from topolearn.sweep.points import normalize_point, run_id
 from topolearn.store.runlock import FINISHED, is_snakemake_argv, run_lock
 from topolearn.store.snapshots import open_store, read_all_arrays
-from topolearn.train.solo import CHECKPOINT, train_run
+from topolearn.train import CHECKPOINT, train_run
 
 SLOW_POINT = normalize_point(TINY_POINT | {"epochs": 15, "snapshots": 100})  # many snapshots: seconds of work
 
@@ -94,7 +94,7 @@ TRAINER = textwrap.dedent("""
     import io, json, sys
     import torch
     torch.set_num_threads(1)
-    from topolearn.train.solo import train_run
+    from topolearn.train import train_run
     point, store, scratch = sys.argv[1:4]
     train_run(json.loads(point), store, scratch, chunk=2, log=sys.stderr)
 """)
@@ -162,7 +162,7 @@ def test_a_pack_stops_on_sigterm_too(tmp_path, trainer):
         import json, sys
         import torch
         torch.set_num_threads(1)
-        from topolearn.train.loop import train_pack
+        from topolearn.train import train_pack
         point, base = json.loads(sys.argv[1]), sys.argv[2]
         pts = [point, point | {"seed": 7}]
         train_pack(pts, [f"{base}/n{i}/s.zarr" for i in range(2)], [f"{base}/n{i}/scratch" for i in range(2)],

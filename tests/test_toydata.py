@@ -6,7 +6,7 @@ import pytest
 from topolearn.sweep.schema import ConfigError
 from topolearn.sweep.points import normalize_point, run_id
 from topolearn.sweep.config import validate_config
-from topolearn.data.builtin import load_dataset
+from topolearn.data import load_dataset
 from topolearn.data.registry import dataset_info
 from topolearn.data.toy import TOY_DATASETS, generate
 

@@ -14,11 +14,10 @@ import xarray as xr
 
 from conftest import TINY_CHUNK
 from topolearn.sweep.points import normalize_point, run_id, total_updates
-from topolearn.data.builtin import load_dataset
-from topolearn.train.models import model_for_point
+from topolearn.data import load_dataset
 from topolearn.sweep.schedule import snapshot_steps, updates_per_epoch
 from topolearn.store.snapshots import METRICS, open_store, read_all_arrays, read_metrics, read_weights
-from topolearn.train.solo import CHECKPOINT, PARTIAL_STORE, train_run
+from topolearn.train import CHECKPOINT, PARTIAL_STORE, model_for_point, train_run
 
 
 def assert_bitwise_equal(a, b):
@@ -144,7 +143,8 @@ KILLER = textwrap.dedent("""
     import io, json, os, signal, sys
     import torch
     torch.set_num_threads(1)
-    import topolearn.train.solo as T
+    import topolearn.train.loop as T
+    import topolearn.train.stacked as S
     mode, n, point, store, scratch, chunk = sys.argv[1:]
     count = [0]
     def die_after(fn):
@@ -156,9 +156,9 @@ KILLER = textwrap.dedent("""
             return out
         return wrapped
     if mode == "write":  # block written, its checkpoint not yet
-        T.write_rows = die_after(T.write_rows)
+        T.write_blocks = die_after(T.write_blocks)
     else:  # in the middle of an epoch, between two checkpoints
-        torch.optim.SGD.step = die_after(torch.optim.SGD.step)
+        S.StackedOptimizer.step = die_after(S.StackedOptimizer.step)
     T.train_run(json.loads(point), store, scratch, chunk=int(chunk), log=io.StringIO())
 """)
 
@@ -197,3 +197,23 @@ def test_divergence_keeps_the_finite_snapshots_and_finishes(tmp_path):
     np.testing.assert_array_equal(m.step, np.arange(n))
     for values in read_all_arrays(store).values():
         assert np.isfinite(values).all()
+
+
+# ---------------------------------------------------------------- layer representations
+
+
+def test_recording_a_finished_toy_store_again_changes_nothing(tmp_path):
+    """The trainer records a toy run's representations; record_finished (for stores trained without
+    them) writes the same arrays and renews the manifest."""
+    from toy_runs import train_toy
+    from topolearn.train import record_finished
+
+    _, store = train_toy(tmp_path)
+    before = read_all_arrays(store)
+    assert {"repr/input", "repr/layer0", "grid/layer2"} <= set(before)
+    assert record_finished(store) is True
+    open_store(store)  # complete, manifest verified
+    after = read_all_arrays(store)
+    assert sorted(before) == sorted(after)
+    for name in before:
+        assert before[name].tobytes() == after[name].tobytes(), name

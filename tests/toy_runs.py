@@ -1,9 +1,8 @@
-"""Tiny toy-data runs for the layer-representation tests: trained by the solo trainer, recorded."""
+"""Tiny toy-data runs for the layer-representation tests: trained alone (a pack of one), recorded."""
 
 import io
 
 from topolearn.sweep.points import normalize_point
-from topolearn.train.representations import record_finished
 
 # 2 hidden tanh layers of 3 units with biases; 120 spiral points, 6 epochs, 7 snapshots.
 TOY_POINT = {
@@ -14,15 +13,11 @@ TOY_POINT = {
 
 
 def train_toy(tmp_path, **changes):
-    """(normalized point, store path) of a trained toy run with its representations recorded.
-
-    The trainer may already record them (the packed/solo trainers call `record` before finalizing);
-    record_finished rewrites them either way, so the test does not depend on that wiring.
-    """
-    from topolearn.train.solo import train_run
+    """(normalized point, store path) of a trained toy run: its layer representations are the ones
+    the trainer recorded before finalizing the store (topolearn.train.checkpoints.publish)."""
+    from topolearn.train import train_run
 
     point = normalize_point({**TOY_POINT, **changes})
     path = tmp_path / "snapshots.zarr"
     train_run(point, path, tmp_path / "scratch", chunk=4, log=io.StringIO())
-    record_finished(path)
     return point, path

@@ -45,8 +45,10 @@ rule train_effective_width:
         f"{LOGS}/effective_width/train/{{run_id}}.log",
     threads: train_threads()
     resources:
-        mem_mb=lambda w: jobsize.train_mem_mb(derived_point(ew_points_table(), w.run_id), CFG["checkpoint_every"]),
-        runtime=lambda w: jobsize.train_runtime(derived_point(ew_points_table(), w.run_id)),
+        mem_mb=lambda w: jobsize.train_mem_mb(
+            derived_point(ew_points_table(), w.run_id), CFG["checkpoint_every"], REGISTRY
+        ),
+        runtime=lambda w: jobsize.train_runtime(derived_point(ew_points_table(), w.run_id), REGISTRY),
     conda:
         ENV
     script:

@@ -10,7 +10,7 @@ from topolearn.utils.logs import logged  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with logged(sm.log[0]) as log:
-    points = validate_config(sm.config)["points"]  # also registers the config's own datasets
+    points = validate_config(sm.config)["points"]
     df = points_table(points, dict(zip(sm.params.sources, sm.input)), sm.params.factors, sm.params.combine)
     write_table(df, sm.output[0])
     log.write(f"{len(df)} derived point(s) ({df['run_id'].nunique()} distinct) from "

@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
 
-from topolearn.data.builtin import DataError, fetch_dataset  # noqa: E402
+from topolearn.data import DataError, fetch_dataset  # noqa: E402
 from topolearn.utils.logs import fail, logged  # noqa: E402
 
 sm = snakemake  # noqa: F821

@@ -11,6 +11,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
+from ..layers.measures import TABLE_COLUMNS, analyze_run_layers, write_table
+from ..learning_graphs.branching import branching_tables
+from ..learning_graphs.graphs import first_events, write_branch_rows
+from ..learning_graphs.mapper import layer_outputs
+from ..store.snapshots import open_store, read_metrics, read_weights
 from ..sweep.mapper_settings import mapper_layers, mapper_params
 from ..sweep.packing import STAMP, analysis_paths, fingerprint
 from ..store.checks import root_attrs
@@ -40,14 +47,6 @@ def run_jobs(stores: list[str], outputs: list[str]) -> list[RunJob]:
 
 def analyze_run(job: RunJob, settings: dict) -> str:
     """Everything read off one run's store (checked and read once); returns a one-line summary."""
-    import pandas as pd
-
-    from ..learning_graphs.branching import branching_tables
-    from ..learning_graphs.graphs import first_events, write_branch_rows
-    from ..layers.measures import TABLE_COLUMNS, analyze_run_layers, write_table
-    from ..learning_graphs.mapper import layer_outputs
-    from ..store.snapshots import open_store, read_metrics, read_weights
-
     root = open_store(job.store)  # raises StoreError (and quarantines) for a damaged store
     attrs = dict(root.attrs)
     point = attrs["params"]

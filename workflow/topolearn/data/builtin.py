@@ -1,4 +1,4 @@
-"""Datasets as in-memory arrays: scikit-learn's digits, and MNIST-like IDX files verified by checksum.
+"""The built-in datasets: scikit-learn's digits, and MNIST-like IDX files fetched and verified by checksum.
 
 Every loader returns (X_train, y_train, X_test, y_test): float32 pixels in [0, 1], flattened, and
 int64 labels. IDX files live under {data_root}/{dataset}/ with their standard names, gzipped or not.
@@ -6,21 +6,16 @@ int64 labels. IDX files live under {data_root}/{dataset}/ with their standard na
 
 import gzip
 import hashlib
-import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError
+from .idx import IDX_NAMES, find_idx, parse_idx, read_bytes
 from .registry import DATASETS
-from .toy import is_toy, load_toy_point, normalize_toy_point
 
-log = logging.getLogger(__name__)
-
-IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-# Mirrors tried in order. yann.lecun.com no longer serves MNIST reliably; PyTorch's S3 copy does.
+# Mirrors tried in order. yann.lecun.com does not serve MNIST reliably; PyTorch's S3 copy does.
 MIRRORS = {
     "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
               "https://storage.googleapis.com/cvdf-datasets/mnist/"],
@@ -70,53 +65,6 @@ PAYLOAD_MD5 = {
     "kmnist": {},  # no upstream checksum of the uncompressed files is published
 }
 
-# IDX type codes (third magic byte) -> big-endian numpy dtypes.
-IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class DataError(RuntimeError):
-    """A dataset that is missing, damaged or not what its name promises; the message says what to do."""
-
-
-# ---------------------------------------------------------------- IDX format
-
-
-def parse_idx(buf: bytes, where: str = "IDX data") -> np.ndarray:
-    """Decode IDX bytes: 2 zero bytes, a type code, the number of dims, dims as big-endian uint32."""
-    if len(buf) < 4:
-        raise DataError(f"{where}: {len(buf)} bytes, too short for an IDX header")
-    if buf[0] != 0 or buf[1] != 0 or buf[2] not in IDX_DTYPES or buf[3] == 0:
-        raise DataError(f"{where}: bad IDX magic number {buf[:4].hex()} (expected 0000 + type code "
-                        f"{'/'.join(f'{c:02x}' for c in IDX_DTYPES)} + number of dims >= 1)")
-    ndim, header = buf[3], 4 + 4 * buf[3]
-    if len(buf) < header:
-        raise DataError(f"{where}: truncated header ({len(buf)} bytes, {ndim} dims need {header})")
-    dims = tuple(int(d) for d in np.frombuffer(buf, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(IDX_DTYPES[buf[2]])
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(buf) != expected:
-        kind = "truncated" if len(buf) < expected else "trailing bytes"
-        raise DataError(f"{where}: {kind}: {len(buf)} bytes, dims {dims} of {dtype.name} need {expected}")
-    return np.frombuffer(buf, dtype, offset=header).reshape(dims).astype(dtype.newbyteorder("="), copy=False)
-
-
-def _read_bytes(path: Path) -> tuple[bytes, bytes]:
-    """(file bytes, IDX payload): gzip is recognised by its magic number, not the file name."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return raw, gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{path}: damaged gzip file ({exc})") from None
-    return raw, raw
-
-
-def read_idx(path) -> np.ndarray:
-    """Read one IDX file (gzipped or not) into a numpy array, validating magic, dims and size."""
-    path = Path(path)
-    return parse_idx(_read_bytes(path)[1], str(path))
-
-
 # ---------------------------------------------------------------- checksums and fetching
 
 
@@ -144,13 +92,6 @@ def verify_idx_bytes(dataset: str, name: str, raw: bytes, payload: bytes, where)
             f"{where}: checksum mismatch: expected the upstream {name}.gz (sha256 "
             f"{GZ_SHA256[dataset][name]}) or its uncompressed content (md5 {want}); got file sha256 "
             f"{_sha256(raw)}, content md5 {got}. Delete or replace the file.")
-
-
-def _present(folder: Path, name: str) -> Path | None:
-    for p in (folder / f"{name}.gz", folder / name):
-        if p.is_file():
-            return p
-    return None
 
 
 def _urls(dataset: str, name: str) -> list[str]:
@@ -191,9 +132,9 @@ def fetch_dataset(dataset: str, data_root, names=IDX_NAMES) -> list[Path]:
     folder = Path(data_root) / dataset
     out, missing = [], {}
     for name in names:
-        path = _present(folder, name)
+        path = find_idx(folder, name)
         if path is not None:
-            raw, payload = _read_bytes(path)
+            raw, payload = read_bytes(path)
             verify_idx_bytes(dataset, name, raw, payload, path)
             parse_idx(payload, str(path))
             gz = folder / f"{name}.gz"
@@ -219,7 +160,7 @@ def fetch_dataset(dataset: str, data_root, names=IDX_NAMES) -> list[Path]:
 # ---------------------------------------------------------------- loading
 
 
-def _load_digits():
+def load_digits():
     """scikit-learn's 8x8 digits, pixels/16, stratified 80/20 split with a fixed seed: 1437/360."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -231,16 +172,17 @@ def _load_digits():
     return X_train, y_train, X_test, y_test
 
 
-def _load_idx_dataset(dataset: str, data_root, verify: bool):
+def load_idx_dataset(dataset: str, data_root, verify: bool = True):
+    """A built-in IDX dataset from {data_root}/{dataset}/, each file checked against its checksum."""
     folder = Path(data_root) / dataset
     arrays = {}
     for name in IDX_NAMES:
-        path = _present(folder, name)
+        path = find_idx(folder, name)
         if path is None:
             raise DataError(
                 f"{dataset}: {folder}/{name}.gz (or uncompressed {name}) is missing; run the workflow's "
                 f"fetch_data rule where there is internet, or copy it from {_urls(dataset, name)[0]}")
-        raw, payload = _read_bytes(path)
+        raw, payload = read_bytes(path)
         if verify:
             verify_idx_bytes(dataset, name, raw, payload, path)
         arrays[name] = parse_idx(payload, str(path))
@@ -255,23 +197,3 @@ def _load_idx_dataset(dataset: str, data_root, verify: bool):
             raise DataError(f"{dataset} {split}: labels outside 0..{info.n_classes - 1}")
         out += [np.divide(X.reshape(n, -1), np.float32(255), dtype=np.float32), y.astype(np.int64)]
     return tuple(out)
-
-
-def load_dataset(name: str, data_root="data", verify: bool = True, point: dict | None = None):
-    """(X_train, y_train, X_test, y_test): float32 in [0, 1] flattened, int64 labels.
-
-    Toy datasets (topolearn.data.toy) are generated from the point's toy fields (defaults without
-    a point): float32 coordinates, not in [0, 1].
-    """
-    from .declared import is_declared, load_declared, use_config  # (it imports this module)
-
-    data_root = use_config(data_root)  # a config mapping: its data_root, and its `datasets:` registered
-    if name == "digits":
-        return tuple(_load_digits())
-    if is_declared(name):
-        return load_declared(name)
-    if is_toy(name):
-        return load_toy_point(normalize_toy_point(name, point))
-    if name not in GZ_SHA256:
-        raise DataError(f"unknown dataset {name!r} (allowed: digits, {', '.join(GZ_SHA256)})")
-    return _load_idx_dataset(name, data_root, verify)

@@ -10,6 +10,7 @@ from ..learning_graphs.mapper import mapper_layer
 from ..learning_graphs.stability import run_scan
 from ..store.checks import root_attrs
 from ..sweep.mapper_settings import mapper_layers, mapper_params, scan_grid
+from ..sweep.packing import STAMP
 from ..utils.parallel import run_parallel
 from .graphs import write_png
 from .layers import run_layer_figures

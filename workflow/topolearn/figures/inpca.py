@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.colors import to_rgba_array
 
+from ..sweep.table import varied_fields
 from . import theme
 from .labels import run_labels
 
@@ -84,7 +85,7 @@ def plot_inpca(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame
 
 def swept_factors(summary: pd.DataFrame) -> list[str]:
     """The factors of FACTORS that the sweep varies (more than one value)."""
-    return [f for f in FACTORS if f in summary and summary[f].nunique(dropna=True) > 1]
+    return varied_fields(summary, FACTORS)
 
 
 def _factor_colors(values: pd.Series, factor: str):

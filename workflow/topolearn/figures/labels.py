@@ -3,17 +3,18 @@
 import pandas as pd
 
 from ..sweep.points import POINT_DEFAULTS
+from ..sweep.table import varied_fields as _varied
 
 
 def varied_fields(summary: pd.DataFrame) -> list[str]:
     """Point fields with more than one value across the sweep. Seeds are left out (they give the
     CIs), and so are fields that only vary by not applying (init_std is NA for a zero init)."""
-    return [f for f in POINT_DEFAULTS if f != "seed" and f in summary and summary[f].nunique(dropna=True) > 1]
+    return _varied(summary, POINT_DEFAULTS, include_seed=False)
 
 
 def run_labels(summary: pd.DataFrame) -> dict:
-    """{run_id: "init=zero, lr=0.5"} from the varied fields (the run id when nothing varies)."""
-    fields = varied_fields(summary) + (["seed"] if summary["seed"].nunique() > 1 else [])
+    """{run_id: "init=zero, lr=0.5"} from the varied fields, seed last (the run id when nothing varies)."""
+    fields = varied_fields(summary) + _varied(summary, ["seed"])
     return {r["run_id"]: ", ".join(f"{f}={value_label(r[f])}" for f in fields) or r["run_id"]
             for _, r in summary.iterrows()}
 

@@ -9,9 +9,13 @@ Representations with more than 3 units are shown through PCA (2 components), and
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.collections import LineCollection
 
+from ..layers.measures import read_table
+from ..store.snapshots import open_store
+from ..sweep.table import read_sweep_table
 from .theme import COLORBLIND, PANEL, add_3d, new_figure, note, save
 
 LAYER_FIGURES = ("layers_final",)  # static, in every configured format
@@ -27,8 +31,6 @@ CLASS_COLORS = COLORBLIND[:2]
 
 def load_layers(store_path) -> dict:
     """The store's recorded representations and what the figures need besides."""
-    from ..store.snapshots import open_store
-
     root = open_store(store_path)
     params = dict(root.attrs["params"])
     n = len(list(root["weights"].array_keys()))
@@ -214,8 +216,6 @@ def animate_training(L: dict, path, dpi: int = 80, max_frames: int = TRAINING_FR
 
 def run_layer_figures(store_path, outdir, formats=("png",), dpi: int = 120) -> list[Path]:
     """Every per-run layer figure of a toy run into `outdir`; [] for runs without representations."""
-    from ..store.snapshots import open_store
-
     if "repr" not in open_store(store_path, verify=False):
         return []
     L = load_layers(store_path)
@@ -236,11 +236,6 @@ def sweep_layer_frame(tables: dict, sweep_tsv):
 
     tables: {run_id: path of results/layers/{run_id}.tsv}. `data` labels spirals by their turns.
     """
-    import pandas as pd
-
-    from ..layers.measures import read_table
-    from ..sweep.table import read_sweep_table
-
     sweep = read_sweep_table(sweep_tsv).set_index("run_id")
     parts = []
     for rid, path in tables.items():

@@ -19,7 +19,9 @@ import pandas as pd
 from matplotlib import colors as mcolors
 
 from ..data.registry import DATASETS
+from ..learning_graphs.stability import read_scan, summarize
 from ..store.snapshots import layer_count, open_store, read_metrics, read_weights
+from ..utils.tables import read_tsv
 from . import RUN_FIGURES, theme
 from .graphs import draw_graph, load_graph
 from .timeaxis import TimeAxis, time_axis
@@ -74,7 +76,7 @@ def read_branching_events(path) -> pd.DataFrame:
     """(layer, epoch) of every branching event of the run's branching curve table."""
     if path is None or not Path(path).is_file() or Path(path).stat().st_size == 0:
         return pd.DataFrame(columns=["layer", "epoch"])
-    df = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["NA", "nan", ""])
+    df = read_tsv(path)
     if "event" not in df:
         return pd.DataFrame(columns=["layer", "epoch"])
     return df.loc[df["event"].astype(str) == "branching", ["layer", "epoch"]].reset_index(drop=True)
@@ -247,9 +249,10 @@ def _subsample(n: int, cap: int) -> np.ndarray:
 # ---------------------------------------------------------------- weight images (Fig. 7)
 
 
-def image_shape(run: Run):
-    """The input image shape of layer 0, or None when its inputs are not the dataset's pixels."""
-    info = DATASETS.get(run.params.get("dataset"))
+def image_shape(run: Run, registry=DATASETS):
+    """The input image shape of layer 0, or None when its inputs are not the dataset's pixels
+    (`registry`: the datasets known; the built-ins unless a config's registry is given)."""
+    info = registry.get(run.params.get("dataset"))
     if info is None or run.weights[0].shape[2] != info.n_features:
         return None
     # flat declared data and 2-D/3-D toy points are no images
@@ -420,8 +423,6 @@ def _nodes_on_progress(graph, path, t: TimeAxis) -> None:
 def plot_stability_scan(run: Run, stability_tsv=None):
     """Branch count of every layer over the Mapper parameter grid (stability.run_scan's table): one
     heatmap of intervals x overlap per eps scale and layer, the base parameters outlined."""
-    from ..learning_graphs.stability import read_scan, summarize
-
     df = read_scan(stability_tsv) if stability_tsv and Path(stability_tsv).is_file() else pd.DataFrame()
     layers = sorted(df["layer"].unique(), key=_layer_index) if len(df) else []
     scales = sorted(df["eps_scale"].unique()) if len(df) else [1.0]

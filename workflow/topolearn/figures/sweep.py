@@ -13,9 +13,11 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
+from ..learning_graphs.baselines import BASELINES, correlations
 from ..sweep.points import POINT_DEFAULTS
 from ..store.snapshots import open_store
 from ..results.summary import read_summary, summary_long
+from ..utils.tables import read_tsv
 from . import SWEEP_FIGURES, theme
 from .inpca import inpca_figures
 from .labels import run_labels, value_label, varied_fields
@@ -129,8 +131,6 @@ def plot_accuracy_vs_branches(summary: pd.DataFrame):
 def plot_counts_vs_baselines(summary: pd.DataFrame):
     """Final branch count against each baseline (baselines.py) per layer role, Spearman rho across runs
     in each panel: a count that moves with weight variance or norm spread adds little to them."""
-    from ..learning_graphs.baselines import BASELINES, correlations
-
     data, left_out = usable_layers(summary)
     order = _role_order(data) if len(data) else ["output"]
     fig = theme.new_figure(theme.PANEL * len(BASELINES) + 0.4, theme.PANEL * len(order) + 0.4)
@@ -196,8 +196,7 @@ def _accuracy_curve(store) -> dict:
 def render_sweep_figures(summary_tsv, coords_tsv, stress_tsv, stores, outdir, formats=("png", "svg"),
                          dpi=120, time_axis="epoch") -> list[Path]:
     summary = read_summary(summary_tsv)
-    coords = pd.read_csv(coords_tsv, sep="\t", keep_default_na=False, na_values=["NA"])
-    stress = pd.read_csv(stress_tsv, sep="\t")
+    coords, stress = read_tsv(coords_tsv, dtype={"run_id": str}), read_tsv(stress_tsv)
     figs = {
         "branches_vs_params": lambda: plot_branches_vs_params(summary),
         "branch_vs_jump": lambda: plot_branch_vs_jump(summary),

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-NA = ["NA", "nan", "NaN", ""]
+from ..utils.tables import read_tsv
 
 
 def read_coords(path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=NA, dtype={"run_id": str})
+    return read_tsv(path, dtype={"run_id": str})
 
 
 def epoch_to_progress(coords: pd.DataFrame, run_id: str):
@@ -45,8 +45,7 @@ def _run_columns(coords: pd.DataFrame, stress: pd.DataFrame | None) -> pd.DataFr
 
 
 def _read_tables(paths) -> pd.DataFrame:
-    frames = [pd.read_csv(p, sep="\t", keep_default_na=False, na_values=NA, dtype={"run_id": str})
-              for p in paths or () if Path(p).is_file() and Path(p).stat().st_size]
+    frames = [read_tsv(p, dtype={"run_id": str}) for p in paths or () if Path(p).is_file() and Path(p).stat().st_size]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -78,7 +77,7 @@ def inpca_columns(coords_tsv, stress_tsv=None, events_tsvs=(), branches_tsvs=(),
     inpca_stress_top3 (the group's), and layer{i}_first_{split,jump,branch}_progress. The events and
     branch tables come as files or, already read, as frames."""
     coords = read_coords(coords_tsv)
-    stress = pd.read_csv(stress_tsv, sep="\t") if stress_tsv and Path(stress_tsv).is_file() else None
+    stress = read_tsv(stress_tsv) if stress_tsv and Path(stress_tsv).is_file() else None
     out = _run_columns(coords, stress)
     events = _read_tables(events_tsvs) if events is None else events
     branches = _read_tables(branches_tsvs) if branches is None else branches

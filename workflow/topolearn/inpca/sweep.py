@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..store.snapshots import open_checked
+from ..utils.tables import write_tsv
 from .embedding import (bhattacharyya, fit_landmarks, geodesic_progress, inpca, landmarks, place, procrustes_error,
                     step_lengths)
 
@@ -211,7 +212,7 @@ def _place_runs(runs: list[Run], state: dict, cfg: dict) -> pd.DataFrame:
     """Rows and out-of-sample coordinates of runs placed into a landmark embedding.
 
     Runs go in chunks of PLACE_CHUNK, `threads` chunks at a time: one distance computation and one
-    progress search per chunk (per-run calls were mostly overhead: the landmarks' square roots,
+    progress search per chunk (per-run calls would be mostly overhead: the landmarks' square roots,
     thread pools and small arrays), and threads because zarr reads, torch and numpy's large loops
     all release the GIL."""
     from concurrent.futures import ThreadPoolExecutor
@@ -370,5 +371,4 @@ def make_inpca(stores, coords_out, stress_out, *, cache=None, threads: int = 1, 
     coords = pd.concat([p[0] for p in parts] or [pd.DataFrame(columns=META)], ignore_index=True)
     stress = pd.concat([p[1] for p in parts] or [pd.DataFrame(columns=STRESS_COLUMNS)], ignore_index=True)
     for df, out in ((coords, coords_out), (stress, stress_out)):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out, sep="\t", index=False, na_rep="NA", float_format="%.8g")
+        write_tsv(df, out, float_format="%.8g")

@@ -8,10 +8,11 @@ Per (snapshot, layer) of a run's recorded representations (topolearn.train.repre
 Degenerate input gives NaN, never an exception (see each function).
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
+
+from ..store.snapshots import open_store
+from ..utils.tables import read_tsv, write_tsv
 
 BETTI_SCALE = 0.15  # bars alive at this fraction of the cloud's diameter are counted
 BETTI_POINTS = 80  # per class cloud: a fixed-seed subsample, the same points at every snapshot
@@ -142,8 +143,6 @@ def layer_table(store_path, max_snapshots: int | None = MAX_SNAPSHOTS) -> pd.Dat
     Layers: `input` (position 0), then layer{i} at position i + 1 (the last is the logits). An
     empty table (columns only) for a run without recorded representations (non-toy data).
     """
-    from ..store.snapshots import open_store
-
     root = open_store(store_path)
     if "repr" not in root:
         return pd.DataFrame(columns=TABLE_COLUMNS)
@@ -169,12 +168,11 @@ def layer_table(store_path, max_snapshots: int | None = MAX_SNAPSHOTS) -> pd.Dat
 
 
 def write_table(df: pd.DataFrame, path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, sep="\t", index=False, na_rep="NA")
+    write_tsv(df, path)
 
 
 def read_table(path) -> pd.DataFrame:
-    return pd.read_csv(path, sep="\t", na_values=["NA"], keep_default_na=False)
+    return read_tsv(path)
 
 
 def analyze_run_layers(store_path, table_out, max_snapshots: int | None = MAX_SNAPSHOTS) -> pd.DataFrame:

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from ..utils.tables import read_tsv
+
 BASELINES = ("norm_spread", "weight_variance", "final_groups")
 CORRELATION_COLUMNS = ["layer_role", "count", "baseline", "spearman_rho", "p_value", "n_runs"]
 
@@ -20,7 +22,7 @@ CORRELATION_COLUMNS = ["layer_role", "count", "baseline", "spearman_rho", "p_val
 def _read(path) -> pd.DataFrame:
     if not Path(path).is_file() or Path(path).stat().st_size == 0:
         return pd.DataFrame()
-    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["NA", "nan", "NaN", ""])
+    return read_tsv(path)
 
 
 def _run_id(path) -> str:
@@ -29,7 +31,7 @@ def _run_id(path) -> str:
 
 def layer_columns(symmetry_tsvs=(), curve_tsvs=(), stability_tsvs=()) -> dict:
     """{run_id: {layer{i}_{metric}: value, "symmetry_context": ...}} for the summary."""
-    from .stability import summary_table
+    from .stability import summary_table  # scikit-learn and KeplerMapper: the summary reads tables only
 
     out: dict = {}
     for p in symmetry_tsvs:

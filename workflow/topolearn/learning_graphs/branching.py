@@ -18,7 +18,6 @@ when they separate in floating point depends on the platform's kernels (accumula
 """
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +27,7 @@ from scipy.spatial.distance import pdist, squareform
 from threadpoolctl import threadpool_limits
 
 from ..store.snapshots import open_store, read_metrics, read_weights
+from ..utils.tables import write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -171,11 +171,6 @@ def symmetry_context(attrs: dict) -> str:
     return "; ".join(f"{k}={v}" for k, v in ctx.items())
 
 
-def _write(df: pd.DataFrame, path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, sep="\t", index=False, na_rep="NA")
-
-
 def run_branching(store_path, layers, run_id: str, group_threshold: float, accuracy_jump: float,
                   curve_path, events_path, symmetry_path, threads: int = 1) -> None:
     """Rule entry point: branching curve, paired events and symmetry summary of every layer."""
@@ -206,7 +201,7 @@ def branching_tables(weights: dict, metrics: pd.DataFrame, attrs: dict, run_id: 
                  f"symmetry broken at epoch {s['symmetry_break_epoch']} (first difference at "
                  f"{s['first_difference_epoch']}), final max deviation {s['final_max_deviation']:.3g}")
     curve = pd.concat(curves, ignore_index=True)[CURVE_COLUMNS]
-    _write(curve, curve_path)
-    _write(pd.DataFrame(events, columns=EVENT_COLUMNS), events_path)
-    _write(pd.DataFrame(syms, columns=SYMMETRY_COLUMNS), symmetry_path)
+    write_tsv(curve, curve_path)
+    write_tsv(pd.DataFrame(events, columns=EVENT_COLUMNS), events_path)
+    write_tsv(pd.DataFrame(syms, columns=SYMMETRY_COLUMNS), symmetry_path)
     return curve

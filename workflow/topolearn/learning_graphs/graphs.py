@@ -24,6 +24,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from ..utils.tables import read_tsv, write_tsv
+
 
 @dataclass
 class Bar:
@@ -210,7 +212,7 @@ def curve_first_events(curve_tsv) -> dict:
     """{layer: epoch of the first branching event} of a branching-curve table (branching.py)."""
     if curve_tsv is None or not Path(curve_tsv).is_file() or Path(curve_tsv).stat().st_size == 0:
         return {}
-    return first_events(pd.read_csv(curve_tsv, sep="\t", keep_default_na=False, na_values=["NA", "nan", ""]))
+    return first_events(read_tsv(curve_tsv))
 
 
 def first_events(curve: pd.DataFrame) -> dict:
@@ -228,5 +230,4 @@ def write_branch_rows(docs: list[dict], out_path, curve_first: dict) -> None:
     """write_branch_table from the documents themselves and {layer: first curve event epoch}."""
     rows = [branch_row(doc, curve_first) for doc in docs]
     df = pd.DataFrame(rows, columns=BRANCH_COLUMNS).sort_values("layer_index")
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out_path, sep="\t", index=False, na_rep="NA")
+    write_tsv(df, out_path)

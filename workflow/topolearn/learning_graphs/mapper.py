@@ -194,7 +194,7 @@ def split_epochs(branches: list[dict], final, coords: np.ndarray, eps: float, ep
     snapshot). NaN when they never are (apart from the first snapshot on).
 
     Neurons belong to the branch they end in (`final`). Node mean epochs are no date: a merge node
-    spanning epoch 0 to the split has its mean halfway (issue 13); "sharing a node" is no date
+    spanning epoch 0 to the split has its mean halfway; "sharing a node" is no date
     either, since DBSCAN chains a neuron's own trajectory and so holds both groups together up to
     the end of the cover interval.
     """

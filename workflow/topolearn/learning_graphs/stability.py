@@ -12,7 +12,6 @@ mapper.learning_graph's (tests/test_stability.py), up to DBSCAN's border-point t
 """
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +25,7 @@ from .cover import kmapper_cover
 from .graphs import analyze_graph
 from .mapper import auto_eps, compute_lens, layer_cloud, reduce
 from ..store.snapshots import open_store, read_metrics, read_weights
+from ..utils.tables import read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +190,7 @@ def run_scan(store_path, layers, params_by_layer: dict, out_tsv, grid, threshold
             log.info(f"{rid} {layer}: branches over {s['grid_points']} Mapper settings: mode {s.get('mode_branches')} "
                      f"({100 * s.get('mode_share', 0):.0f} %), range {s.get('min_branches')}-{s.get('max_branches')}")
         out = pd.concat(parts, ignore_index=True)[SCAN_COLUMNS] if parts else pd.DataFrame(columns=SCAN_COLUMNS)
-    Path(out_tsv).parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(out_tsv, sep="\t", index=False, na_rep="NA")
+    write_tsv(out, out_tsv)
     return out
 
 
@@ -202,7 +201,7 @@ def summary_table(scan_df: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_scan(path) -> pd.DataFrame:
-    df = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["NA"])
+    df = read_tsv(path)
     if "base" in df:
         df["base"] = df["base"].astype(str).str.lower().isin(["true", "1"])
     return df

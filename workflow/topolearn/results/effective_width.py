@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..sweep.points import normalize_point, run_id
+from ..utils.tables import read_tsv, write_tsv
 
 POINT_COLUMNS = ["source_run_id", "factor", "combine", "layer_counts", "branch_count", "source_width", "width",
                  "run_id", "point"]
@@ -72,19 +73,16 @@ def points_table(points: dict[str, dict], branch_tables: dict[str, str], factors
 
     rows = []
     for rid, path in branch_tables.items():
-        rows += derived_points(rid, points[rid], pd.read_csv(path, sep="\t"), factors, combine)
+        rows += derived_points(rid, points[rid], read_tsv(path), factors, combine)
     return pd.DataFrame(rows, columns=POINT_COLUMNS)
 
 
 def write_table(df: pd.DataFrame, path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, sep="\t", index=False, na_rep="NA")
+    write_tsv(df, path)
 
 
 def read_points_table(path) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.read_csv(path, sep="\t", dtype={"source_run_id": str, "run_id": str})
+    return read_tsv(path, dtype={"source_run_id": str, "run_id": str})
 
 
 @functools.lru_cache(maxsize=4)

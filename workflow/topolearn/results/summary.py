@@ -12,9 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..inpca.progress import _read_tables, inpca_columns
+from ..layers.measures import summary_columns
+from ..learning_graphs.baselines import layer_columns
 from ..sweep.points import FLOAT_FIELDS, INT_FIELDS, POINT_DEFAULTS
 from ..store.snapshots import METRICS, layer_count, open_checked, open_store, read_metrics
 from ..sweep.table import read_sweep_table
+from ..utils.tables import read_tsv, write_tsv
 
 RUN_COLUMNS = {
     "n_layers": "Int64",
@@ -59,7 +63,7 @@ LAYER_METRICS = {
     "scan_share": "float64",  # its share of the grid, and the range of counts
     "scan_min": "Int64",
     "scan_max": "Int64",
-    "separability": "float64",  # layer representations of 2-D data (layers.py), final snapshot
+    "separability": "float64",  # layer representations of 2-D data (layers.measures), final snapshot
     "b0": "float64",
     "b1": "float64",
     "folded_fraction": "float64",
@@ -143,10 +147,6 @@ def _map(fn, items, threads: int) -> list:
 def _run_part(item: tuple) -> tuple[str, dict, pd.DataFrame, pd.DataFrame]:
     """Everything the summary reads of one run (its store and its tables): (run id, columns, events,
     branch table); the events and branch table go on to the InPCA progress columns."""
-    from ..learning_graphs.baselines import layer_columns
-    from ..inpca.progress import _read_tables
-    from ..layers.measures import summary_columns
-
     rid, store, branches, events, symmetry, curve, layers = item
     row = run_row(store) if store else {}
     ev, br = _read_tables([events] if events else ()), _read_tables([branches] if branches else ())
@@ -175,14 +175,10 @@ def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv
     parts = _map(_run_part, [(r, *(files.get(r) for files in by_name)) for r in rids], threads)
     by_run = {rid: row for rid, row, _, _ in parts}
     if coords_tsv is not None and Path(coords_tsv).is_file():
-        from ..inpca.progress import inpca_columns
-
         ev = pd.concat([e for _, _, e, _ in parts if len(e)] or [pd.DataFrame()], ignore_index=True)
         br = pd.concat([b for _, _, _, b in parts if len(b)] or [pd.DataFrame()], ignore_index=True)
         for rid, row in inpca_columns(coords_tsv, stress_tsv, events=ev, branches=br).iterrows():
             by_run.setdefault(rid, {}).update(row.dropna().to_dict())
-    from ..learning_graphs.baselines import layer_columns
-
     for rid, cols in layer_columns((), (), stability or ()).items():
         by_run.setdefault(rid, {}).update(cols)
     rows = []
@@ -219,12 +215,11 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_summary(df: pd.DataFrame, path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, sep="\t", index=False, na_rep="NA")
+    write_tsv(df, path)
 
 
 def read_summary(path) -> pd.DataFrame:
-    df = pd.read_csv(path, sep="\t", keep_default_na=False, na_values=["NA"], dtype=str)
+    df = read_tsv(path, dtype=str)
     return _typed(df)
 
 

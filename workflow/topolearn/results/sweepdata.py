@@ -19,9 +19,9 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from ..store.snapshots import METRICS, open_store
-from ..sweep.table import read_sweep_table
-
-NA = ["NA", "nan", "NaN", ""]
+from ..sweep.table import read_sweep_table, varied_fields
+from ..utils.tables import read_tsv
+from .summary import read_summary
 
 
 class _StoreMetric(BackendArray):
@@ -73,7 +73,7 @@ class SweepData:
         self.params = read_sweep_table(self.results / "sweep.tsv")
         stores = [self.results / "runs" / r / "snapshots.zarr" for r in self.params["run_id"]]
         self.stores = [s if (s / "zarr.json").is_file() else None for s in stores]
-        self.swept = [c for c in self.params.columns[1:] if self.params[c].nunique(dropna=False) > 1]
+        self.swept = varied_fields(self.params, count_missing=True)  # a field set for some runs only is swept
 
     @functools.cached_property
     def metrics(self) -> xr.Dataset:
@@ -103,18 +103,14 @@ class SweepData:
 
     def _table(self, rel: str) -> pd.DataFrame:
         p = self.results / rel
-        return pd.read_csv(p, sep="\t", keep_default_na=False, na_values=NA, dtype={"run_id": str}) \
-            if p.is_file() else pd.DataFrame()
+        return read_tsv(p, dtype={"run_id": str}) if p.is_file() else pd.DataFrame()
 
     def _tables(self, pattern: str) -> pd.DataFrame:
-        frames = [pd.read_csv(p, sep="\t", keep_default_na=False, na_values=NA, dtype={"run_id": str})
-                  for p in sorted(self.results.glob(pattern)) if p.stat().st_size]
+        frames = [read_tsv(p, dtype={"run_id": str}) for p in sorted(self.results.glob(pattern)) if p.stat().st_size]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     @functools.cached_property
     def summary(self) -> pd.DataFrame:
-        from .summary import read_summary
-
         return read_summary(self.results / "summary.tsv") if self._has("summary.tsv") else pd.DataFrame()
 
     @functools.cached_property

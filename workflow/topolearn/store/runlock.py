@@ -1,4 +1,4 @@
-"""Hard-kill safety of training (issue 11.1): one trainer per run, finished stores kept, and
+"""Hard-kill safety of training: one trainer per run, finished stores kept, and
 trainers that stop with the Snakemake that started them.
 
 Local jobs outlive a killed Snakemake. Without care, a rerun starts a second trainer of the same run
@@ -118,7 +118,7 @@ def release_registered(store, scratch) -> bool:
 
 def adopt_finished(scratch, rid: str, store_path, log) -> dict | None:
     """If scratch holds a sound finished store of `rid`, put it at `store_path`; its attrs, else None."""
-    from .snapshots import move_into_place
+    from .snapshots import move_into_place  # zarr: runlock is imported while the workflow plans
 
     fin = Path(scratch) / FINISHED
     if not fin.is_dir():

@@ -138,7 +138,7 @@ def read_all_arrays(path) -> dict[str, np.ndarray]:
 
 def verify_store(path, deep: bool | tuple = True) -> None:
     """Raise StoreError if the store is not sound. A damaged store of the workflow's layout is
-    quarantined at once with everything made from it (storecheck.quarantine_run), so that the next
+    quarantined at once with everything made from it (checks.quarantine_run), so that the next
     run rebuilds it and no number from it stays standing; a missing store is left to the workflow."""
     reason = check_store(path, deep=deep)
     if reason is None:

@@ -1,13 +1,15 @@
 """Config validation: the schema, the sweep's points, the plan's limits and the Mapper sections.
 
 Everything here runs before any job: a bad config raises ConfigError with one message that names
-the field, the bad value and what is allowed.
+the field, the bad value and what is allowed. The validated config carries its dataset registry
+(`registry`: the built-ins plus its `datasets:`); every later stage takes dataset facts from it.
 """
 
 import copy
 
-from ..data.registry import DATASETS, dataset_info
-from ..data.declared import DatasetSpecError, register_user_datasets
+from ..data.declared import declared_registry
+from ..data.errors import DatasetSpecError
+from ..data.registry import Registry, dataset_info
 from ..data.toy import REPR_MAX_BYTES, check_toy_fields, is_toy, repr_bytes
 from . import limits
 from .configfiles import DuplicateKeyError, load_yaml
@@ -17,16 +19,16 @@ from .points import POINT_DEFAULTS, coerce_mapping, n_train_samples, normalize_p
 from .schema import ConfigError, check_finite, fill_defaults, load_schema, validate
 
 
-def _check_point(p: dict, where: str) -> None:
-    info = dataset_info(p)
+def _check_point(p: dict, where: str, registry: Registry) -> None:
+    info = dataset_info(p, registry)
     if p["train_size"] is not None and p["train_size"] > info.n_train:
         raise ConfigError(f"{where}.train_size: {p['train_size']} is invalid; {p['dataset']} has "
                           f"{info.n_train} training samples (allowed: 1..{info.n_train} or null)")
-    n_train = n_train_samples(p)
+    n_train = n_train_samples(p, registry)
     if p["batch_size"] > n_train:
         raise ConfigError(f"{where}.batch_size: {p['batch_size']} is invalid; larger than the "
                           f"{n_train} training samples of {p['dataset']} (allowed: 1..{n_train})")
-    total = total_updates(p)
+    total = total_updates(p, registry)
     if p["snapshots"] > total:
         raise ConfigError(f"{where}.snapshots: {p['snapshots']} is invalid; more snapshots than the "
                           f"run's {total} updates (allowed: 2..{total})")
@@ -39,7 +41,7 @@ def _check_point(p: dict, where: str) -> None:
                           f"allowed: at most {REPR_MAX_BYTES / 2**30:.0f} GiB: lower grid_size, repr_size or snapshots")
 
 
-def _check_dataset_names(sweep: dict) -> None:
+def _check_dataset_names(sweep: dict, registry: Registry) -> None:
     """The schema takes any dataset name (declared ones count): refuse unknown ones where written."""
     grid = sweep.get("grid", {}).get("dataset")
     named = [("sweep.base.dataset", sweep.get("base", {}).get("dataset"))]
@@ -47,8 +49,8 @@ def _check_dataset_names(sweep: dict) -> None:
               else [("sweep.grid.dataset", grid)])
     named += [(f"sweep.points[{i}].dataset", p.get("dataset")) for i, p in enumerate(sweep.get("points", []))]
     for where, name in named:
-        if name is not None and name not in DATASETS:
-            raise ConfigError(f"{where}: {name!r} is invalid; allowed: {', '.join(DATASETS)} or a name "
+        if name is not None and name not in registry:
+            raise ConfigError(f"{where}: {name!r} is invalid; allowed: {', '.join(registry)} or a name "
                               f"declared under `datasets:`")
 
 
@@ -89,7 +91,8 @@ def settings(raw: dict) -> dict:
 
 
 def validate_config(raw: dict) -> dict:
-    """Validate and normalize a raw config; returns it with `points` = {run_id: normalized point}."""
+    """Validate and normalize a raw config; returns it with `points` = {run_id: normalized point},
+    `registry` = its datasets ({name: DatasetInfo}) and `plan` = the sweep's estimated totals."""
     schema = load_schema()
     if not isinstance(raw, dict | None):
         raise ConfigError(f"(top level): {raw!r} is invalid; must be a mapping of config keys")
@@ -104,22 +107,22 @@ def validate_config(raw: dict) -> dict:
     except limits.LimitError as err:
         raise ConfigError(str(err)) from None
     try:  # before the points: their size checks use the declared datasets' real sizes
-        register_user_datasets(cfg["datasets"])
+        registry = cfg["registry"] = declared_registry(cfg["datasets"])
     except DatasetSpecError as err:
         raise ConfigError(str(err)) from None
-    _check_dataset_names(cfg["sweep"])
+    _check_dataset_names(cfg["sweep"], registry)
     points: dict[str, dict] = {}
     for where, raw_point in expand_sweep(cfg["sweep"], schema):
         try:
             check_toy_fields(raw_point, where, POINT_DEFAULTS["dataset"])
         except ValueError as err:
             raise ConfigError(str(err)) from None
-        p = normalize_point(raw_point)
-        _check_point(p, where)
+        p = normalize_point(raw_point, registry)
+        _check_point(p, where, registry)
         points.setdefault(run_id(p), p)
     cfg["points"] = points
     try:  # each point's memory, disk and updates; totals for the plan line (limits.plan_line)
-        cfg["plan"] = limits.plan_summary(points, cfg["limits"])
+        cfg["plan"] = limits.plan_summary(points, cfg["limits"], registry)
     except limits.LimitError as err:
         raise ConfigError(str(err)) from None
     _check_layers(cfg, points)

@@ -8,7 +8,7 @@ Estimates are coarse on purpose (orders of magnitude): they stop plans that cann
 import math
 import os
 
-from ..data.registry import dataset_info
+from ..data.registry import DATASETS, Registry, dataset_info
 from .schedule import updates_per_epoch
 
 GB = 1e9
@@ -61,17 +61,17 @@ def check_sweep_size(sweep: dict, limits: dict) -> int:
 # ---------------------------------------------------------------- one point
 
 
-def layer_shapes(p: dict) -> list[tuple[int, int]]:
+def layer_shapes(p: dict, registry: Registry = DATASETS) -> list[tuple[int, int]]:
     """(neurons, inputs) of every weight layer, as the store holds them."""
-    info = dataset_info(p)
+    info = dataset_info(p, registry)
     widths = [info.n_features] + [p["width"]] * p["depth"] + [info.n_classes]
     return list(zip(widths[1:], widths[:-1]))
 
 
-def point_cost(p: dict) -> dict:
+def point_cost(p: dict, registry: Registry = DATASETS) -> dict:
     """Estimates for one normalized point: store bytes, training memory, updates, core-seconds."""
-    info = dataset_info(p)
-    shapes = layer_shapes(p)
+    info = dataset_info(p, registry)
+    shapes = layer_shapes(p, registry)
     n_params = sum(o * i + (o if p["bias"] else 0) for o, i in shapes)
     n_train = p["train_size"] or info.n_train
     updates = p["epochs"] * updates_per_epoch(n_train, p["batch_size"])
@@ -92,9 +92,9 @@ def describe(p: dict) -> str:
     return f"{p['dataset']}, {shape}, epochs {p['epochs']}, snapshots {p['snapshots']}"
 
 
-def check_point(p: dict, rid: str, limits: dict) -> dict:
+def check_point(p: dict, rid: str, limits: dict, registry: Registry = DATASETS) -> dict:
     """Refuse a point over limits.max_point_gb (store + training memory) or max_point_updates."""
-    cost = point_cost(p)
+    cost = point_cost(p, registry)
     gb = (cost["store"] + cost["training"]) / GB
     if gb > limits["max_point_gb"]:
         raise LimitError(f"run {rid} ({describe(p)}): needs ~{gb:,.3g} GB (store {cost['store'] / GB:,.3g} GB + "
@@ -107,9 +107,9 @@ def check_point(p: dict, rid: str, limits: dict) -> dict:
     return {**cost, "gb": gb}
 
 
-def plan_summary(points: dict, limits: dict) -> dict:
+def plan_summary(points: dict, limits: dict, registry: Registry = DATASETS) -> dict:
     """Check every point; totals of the sweep for the one-line plan message."""
-    costs = [check_point(p, rid, limits) for rid, p in points.items()]
+    costs = [check_point(p, rid, limits, registry) for rid, p in points.items()]
     return {"n_points": len(points), "updates": sum(c["updates"] for c in costs),
             "core_hours": sum(c["seconds"] for c in costs) / 3600,
             "store_gb": sum(c["store"] for c in costs) / GB,

@@ -1,13 +1,14 @@
 """A sweep point's identity: defaults, canonical types and the stable run id.
 
-A point is normalized once, when the config is validated; every later stage receives normalized
-points and trusts them (run_id normalizes again only to be safe on hand-written points).
+A point is normalized once, when the config is validated (with the config's dataset registry);
+every later stage receives normalized points and trusts them (run_id normalizes again only to be
+safe on hand-written points: normalizing a normalized point changes nothing, whatever the registry).
 """
 
 import hashlib
 import json
 
-from ..data.registry import DATASETS, dataset_info
+from ..data.registry import DATASETS, Registry, dataset_info
 from ..data.toy import TOY_FIELDS, normalize_toy_fields
 from .schedule import updates_per_epoch
 
@@ -71,8 +72,9 @@ def coerce_mapping(d):
     return out
 
 
-def normalize_point(point: dict) -> dict:
-    """Fill defaults, coerce types and drop fields that do not apply, so equal runs compare equal."""
+def normalize_point(point: dict, registry: Registry = DATASETS) -> dict:
+    """Fill defaults, coerce types and drop fields that do not apply, so equal runs compare equal.
+    `registry` gives the dataset's sizes (train_size, probe_size and eval_size are set against them)."""
     p = {**POINT_DEFAULTS, **coerce_mapping(point)}
     if p["init"] != "normal":
         p["init_std"] = None
@@ -82,7 +84,7 @@ def normalize_point(point: dict) -> dict:
         p["width"] = None
         p["activation"] = None
     normalize_toy_fields(p)
-    info = dataset_info(p) if p["dataset"] in DATASETS else None
+    info = dataset_info(p, registry) if p["dataset"] in registry else None
     if info is not None:
         if p["train_size"] is not None and p["train_size"] >= info.n_train:
             p["train_size"] = None if p["train_size"] == info.n_train else p["train_size"]
@@ -116,12 +118,11 @@ def layer_names(point: dict) -> list[str]:
     return [f"layer{i}" for i in range(n_layers(point))]
 
 
-def n_train_samples(point: dict) -> int:
-    info = dataset_info(point)
-    return point["train_size"] or info.n_train
+def n_train_samples(point: dict, registry: Registry = DATASETS) -> int:
+    return point["train_size"] or dataset_info(point, registry).n_train
 
 
-def total_updates(point: dict) -> int:
-    return point["epochs"] * updates_per_epoch(n_train_samples(point), point["batch_size"])
+def total_updates(point: dict, registry: Registry = DATASETS) -> int:
+    return point["epochs"] * updates_per_epoch(n_train_samples(point, registry), point["batch_size"])
 
 

@@ -1,21 +1,16 @@
-"""Packed training: the networks of one pack (equal `topolearn.sweep.packing.pack_key`) trained as one
-batched computation, each into its own store.
+"""The training loop: the networks of one pack (equal `topolearn.sweep.packing.pack_key`) trained as
+one batched computation (topolearn.train.stacked), each into its own store; one network is a pack
+of one (`train_run`).
 
-Parameters are stacked, (P, out, in) per layer, and every update is a few batched matmuls for all
-P networks. Each network keeps what makes it itself: its init (models.init_model on its own seed,
-so its initial weights equal the solo trainer's), its data order (train.epoch_order of its seed),
-its lr, momentum and weight decay. The loss is the sum over networks of each one's batch-mean
-cross-entropy, so each network's gradient is its own. Stock torch optimizers take one lr per
-parameter tensor, hence the update rules below (SGD, momentum, Adam; weight decay added to the
-gradient as torch does), tested against torch.optim.
-
-Everything else is the solo trainer's (topolearn.train.solo): eval sets, snapshots, blocks, stores,
-checkpoints (one per network, in the solo format) and the safety of topolearn.store.runlock. A killed
-pack resumes from its networks' checkpoints even if the next invocation packs them differently:
-networks are grouped by the step they resume from and each group trains as its own batch.
+Here, and only here, an update, a snapshot, a checkpoint and a resume happen. A killed run restarts
+from its last checkpoint and finishes with a store equal, array for array and bit for bit (CPU,
+same threads), to an uninterrupted run's. A killed pack resumes from its networks' checkpoints
+even if the next invocation packs them differently: networks are grouped by the step they resume
+from and each group trains as its own batch. Locks, adoption of finished stores and stopping with
+Snakemake: topolearn.store.runlock.
 """
 
-import math
+import functools
 import sys
 import time
 from contextlib import ExitStack
@@ -24,175 +19,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 import zarr
 from tqdm import tqdm
 
-from ..sweep.points import normalize_point, run_id
-from .models import model_for_point, weight_layers
-from ..sweep.packing import pack_key
+from ..data import dataset_fingerprint
 from ..store.runlock import Guard, Stopped, adopt_finished, run_lock, stop_message
 from ..store.snapshots import store_arrays, write_blocks
-from .solo import (CHECKPOINT, EVAL_BATCH, Block, TrainData, _deterministic, _device_name, epoch_order,
-                    load_checkpoint, load_train_data, log_done, make_optimizer, new_store, publish, resolve_device,
-                    run_attrs, save_checkpoint, score, snapshots_from)
-
-ACTIVATIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
-ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults (train.make_optimizer uses them)
-
-
-# ---------------------------------------------------------------- stacked networks
-
-
-class StackedMLP:
-    """P networks of one architecture: weights[l] (P, out, in), biases[l] (P, out) or None."""
-
-    def __init__(self, weights: list, biases: list | None, activation: str | None):
-        self.weights = [w.requires_grad_() for w in weights]
-        self.biases = [b.requires_grad_() for b in biases] if biases is not None else None
-        self.act = ACTIVATIONS[activation] if activation else None
-
-    @classmethod
-    def from_models(cls, models, activation, device) -> "StackedMLP":
-        layers = [weight_layers(m) for m in models]
-        stack = lambda get: [torch.stack([get(ls[i]) for ls in layers]).to(device)  # noqa: E731
-                             for i in range(len(layers[0]))]
-        biases = stack(lambda l: l.bias.detach()) if layers[0][0].bias is not None else None
-        return cls(stack(lambda l: l.weight.detach()), biases, activation)
-
-    @property
-    def params(self) -> list[torch.Tensor]:
-        """In nn.Sequential's order (layer0 weight, layer0 bias, layer1 weight, ...)."""
-        if self.biases is None:
-            return list(self.weights)
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (P, B, d) -> logits (P, B, classes)."""
-        last = len(self.weights) - 1
-        for i, w in enumerate(self.weights):
-            if self.biases is None:
-                x = torch.bmm(x, w.transpose(1, 2))
-            else:
-                x = torch.baddbmm(self.biases[i].unsqueeze(1), x, w.transpose(1, 2))
-            if i < last:
-                x = self.act(x)
-        return x
-
-    @torch.no_grad()
-    def logits(self, X: torch.Tensor) -> torch.Tensor:
-        """Every network on the same samples X (N, d): (P, N, classes), in bounded chunks."""
-        P = len(self.weights[0])
-        rows = max(1, 4 * EVAL_BATCH // P)
-        return torch.cat([self.forward(X[i:i + rows].expand(P, -1, -1)) for i in range(0, len(X), rows)], dim=1)
-
-    def select(self, keep: torch.Tensor) -> None:
-        self.weights = [w.detach()[keep].requires_grad_() for w in self.weights]
-        if self.biases is not None:
-            self.biases = [b.detach()[keep].requires_grad_() for b in self.biases]
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-
-class StackedOptimizer:
-    """SGD, SGD with momentum or Adam over stacked parameters, with per-network hyperparameters.
-
-    Mirrors torch.optim's single-tensor updates: L2 weight decay is added to the gradient; momentum
-    buffers start as the first gradient (no dampening); Adam's step count is shared (all networks
-    of a group have made the same number of updates).
-    """
-
-    def __init__(self, kind: str, params: list, lr, momentum, weight_decay, states: list[dict] | None = None):
-        if kind not in ("sgd", "momentum", "adam"):
-            raise ValueError(f"unknown optimizer {kind!r} (allowed: sgd, momentum, adam)")
-        dev = params[0].device
-        as_t = lambda v: torch.as_tensor(v, dtype=params[0].dtype, device=dev)  # noqa: E731
-        self.kind, self.params = kind, params
-        self.lr, self.momentum, self.wd = as_t(lr), as_t(momentum), as_t(weight_decay)
-        self.decay = bool((self.wd != 0).any())
-        self.state: list[dict] = [{} for _ in params]
-        self.n_steps = 0
-        if states:
-            self._load(states)
-
-    @staticmethod
-    def _per_net(v: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        return v.view((-1,) + (1,) * (p.dim() - 1))
-
-    @torch.no_grad()
-    def step(self) -> None:
-        if self.kind == "adam":
-            self.n_steps += 1
-        for p, st in zip(self.params, self.state):
-            g = p.grad
-            if self.decay:
-                g = g + self._per_net(self.wd, p) * p
-            lr = self._per_net(self.lr, p)
-            if self.kind == "sgd":
-                p.sub_(lr * g)
-            elif self.kind == "momentum":
-                buf = st.get("momentum_buffer")
-                if buf is None:
-                    buf = st["momentum_buffer"] = g.clone()
-                else:
-                    buf.mul_(self._per_net(self.momentum, p)).add_(g)
-                p.sub_(lr * buf)
-            else:
-                self._adam(p, g, st, lr)
-
-    def _adam(self, p, g, st, lr) -> None:
-        (b1, b2), t = ADAM_BETAS, self.n_steps
-        if "exp_avg" not in st:
-            st["exp_avg"], st["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
-        m, v = st["exp_avg"], st["exp_avg_sq"]
-        m.lerp_(g, 1 - b1)
-        v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        denom = (v.sqrt() / math.sqrt(1 - b2 ** t)).add_(ADAM_EPS)
-        p.sub_((lr / (1 - b1 ** t)) * m / denom)
-
-    def select(self, keep: torch.Tensor, params: list) -> None:
-        self.params = params
-        for name, v in (("lr", self.lr), ("momentum", self.momentum), ("wd", self.wd)):
-            setattr(self, name, v[keep])
-        self.state = [{k: t[keep] for k, t in st.items()} for st in self.state]
-
-    # torch's state_dict format, per network: a checkpoint resumes in any pack, or in the solo trainer
-
-    def member_state(self, i: int) -> dict:
-        if self.kind == "momentum" and float(self.momentum[i]) == 0:
-            return {}  # torch keeps no buffer without momentum
-        out = {}
-        for j, st in enumerate(self.state):
-            if st:
-                out[j] = {k: t[i].detach().cpu().clone() for k, t in st.items()}
-                if self.kind == "adam":
-                    out[j]["step"] = torch.tensor(float(self.n_steps))
-        return out
-
-    def _load(self, states: list[dict]) -> None:
-        for j, p in enumerate(self.params):
-            keys = {k for s in states for k in s.get(j, {}) if k != "step"}
-            for k in sorted(keys):  # a network without a buffer (momentum 0) gets zeros: same updates
-                self.state[j][k] = torch.stack([s[j][k] if k in s.get(j, {}) else torch.zeros(p.shape[1:])
-                                                for s in states]).to(p.device, p.dtype)
-        steps = {int(s[j]["step"]) for s in states for j in s if "step" in s[j]}
-        if len(steps) > 1:
-            raise ValueError(f"networks of one group made different numbers of Adam steps: {sorted(steps)}")
-        self.n_steps = steps.pop() if steps else 0
-
-
-def packed_update(stack: StackedMLP, opt: StackedOptimizer, X: torch.Tensor, y: torch.Tensor,
-                  idx: torch.Tensor) -> torch.Tensor:
-    """One update of every network on its own batch X[idx[i]] (idx: (P, bs)); the (P,) losses."""
-    logits = stack.forward(X[idx])
-    P, B, C = logits.shape
-    loss = F.cross_entropy(logits.reshape(P * B, C), y[idx].reshape(P * B), reduction="none").view(P, B).mean(1)
-    stack.zero_grad()
-    loss.sum().backward()  # each network's gradient is that of its own mean loss
-    opt.step()
-    return loss.detach()
+from ..sweep.packing import pack_key
+from ..sweep.points import normalize_point, run_id
+from .checkpoints import CHECKPOINT, load_checkpoint, log_done, new_store, publish, run_attrs, save_checkpoint
+from .device import device_name, resolve_device, set_deterministic
+from .evaluation import Block, score, snapshots_from
+from .models import model_for_point, weight_layers
+from .stacked import StackedMLP, StackedOptimizer, make_optimizer, packed_update
+from .trainset import TrainData, epoch_order, load_train_data
 
 
 # ---------------------------------------------------------------- one network of a pack
@@ -205,7 +45,7 @@ class Member:
     store_path: Path
     scratch: Path
     model: torch.nn.Module  # initial or resumed weights (CPU); the stack holds the live ones
-    param_groups: list  # torch.optim's, for checkpoints in the solo format
+    param_groups: list  # torch.optim's, for checkpoints in its state_dict format
     opt_state: dict
     root: zarr.Group
     step: int
@@ -401,16 +241,21 @@ class Pack:
 
     def __init__(self, points, store_paths, scratch_dirs, data_root, device, threads, chunk, log, guard):
         self.t_start = time.perf_counter()
-        self.points = [normalize_point(p) for p in points]
+        self.points = points  # normalized
         _check_packable(self.points)
         self.rids = [run_id(p) for p in self.points]
         self.ids = sorted(self.rids)
         self.store_paths, self.scratch = [Path(p) for p in store_paths], [Path(p) for p in scratch_dirs]
         self.data_root, self.threads, self.chunk, self.log, self.guard = data_root, threads, chunk, log, guard
         self.dev = resolve_device(device)
-        _deterministic(self.dev, threads)
+        set_deterministic(self.dev, threads)
         self.data: TrainData = load_train_data(self.points[0], data_root, self.dev)  # shared by all members
         self.results: dict[str, dict] = {}
+
+    @functools.cached_property
+    def data_files(self) -> dict:
+        """The members' shared data files with their hashes, computed once."""
+        return dataset_fingerprint(self.points[0]["dataset"], self.data_root)
 
     def wall_time(self, m: Member) -> float:
         return m.prior_s + time.perf_counter() - self.t_start
@@ -440,7 +285,7 @@ class Pack:
         attrs = run_attrs(m.point, m.rid, self.dev, self.threads, self.data, wall_time_s=self.wall_time(m),
                           resumed_from=m.resumed_from, diverged_at=m.diverged_at, final_eval=final_eval,
                           timing=timing) | {"pack": self.ids}
-        publish(m.scratch, m.store_path, m.k, attrs, self.data_root)
+        publish(m.scratch, m.store_path, m.k, attrs | {"data_files": self.data_files}, self.data_root)
         log_done(self.log, m.rid, m.diverged_at, m.k, attrs["wall_time_s"], m.store_path)
         self.results[m.rid] = attrs | {"n_snapshots": m.k}
 
@@ -459,7 +304,7 @@ class Pack:
         d = self.data
         self.log.write(f"pack of {len(self.rids)} nets ({len(pending)} to train, in {len(by_step)} group(s)): "
                        f"{self.points[0]['epochs']} epochs x {d.upe} updates, {len(d.steps)} snapshots, "
-                       f"device {_device_name(self.dev)}, {self.threads} thread(s)\n")
+                       f"device {device_name(self.dev)}, {self.threads} thread(s)\n")
         for step in sorted(by_step):
             self.t_loop = time.perf_counter()
             Group(self, by_step[step]).train()
@@ -473,15 +318,24 @@ def train_pack(points: list[dict], store_paths, scratch_dirs, data_root="data", 
     in the order of `points`.
 
     Holds every run's lock (in run-id order: two packs never deadlock), adopts finished copies left
-    in scratch, resumes each network from its own checkpoint. A diverging network stops alone.
+    in scratch, resumes each network from its own checkpoint. A diverging network (non-finite loss
+    or weights) stops alone, keeps its finite snapshots and is marked `diverged: true`; its store
+    still finishes normally so later analysis rules run.
     """
     if not (len(points) == len(store_paths) == len(scratch_dirs)) or not points:
         raise ValueError(f"train_pack needs as many store paths and scratch dirs as points (got {len(points)}, "
                          f"{len(store_paths)}, {len(scratch_dirs)}; at least one)")
     log = log or sys.stderr
-    rids = [run_id(normalize_point(p)) for p in points]
+    points = [normalize_point(p) for p in points]  # a no-op on validated points; hand-written ones get defaults
+    rids = [run_id(p) for p in points]
     with ExitStack() as locks:
         for rid, scratch in sorted(zip(rids, scratch_dirs)):
             locks.enter_context(run_lock(scratch, rid, log))
         guard = locks.enter_context(Guard())
         return Pack(points, store_paths, scratch_dirs, data_root, device, threads, chunk, log, guard).run()
+
+
+def train_run(point: dict, store_path, scratch_dir, data_root="data", device: str = "cpu", threads: int = 1,
+              chunk: int = 16, log=None) -> dict:
+    """Train one point into its complete store at `store_path` (a pack of one); the store's attrs."""
+    return train_pack([point], [store_path], [scratch_dir], data_root, device, threads, chunk, log)[0]

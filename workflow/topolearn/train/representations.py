@@ -16,7 +16,7 @@ import torch
 import zarr
 
 from ..sweep.points import normalize_point
-from ..data.builtin import load_dataset
+from ..data import load_dataset
 from .models import ACTIVATIONS
 from ..store.snapshots import codec
 from ..data.toy import GRID_MARGIN, is_toy

@@ -1,5 +1,5 @@
 """Self-contained HTML pages: the scripts a page loads from a CDN are inlined from pinned local copies
-(topolearn/vendor/, see its README), so the pages render without internet."""
+(topolearn/utils/vendor/, see its README), so the pages render without internet."""
 
 import re
 from pathlib import Path

@@ -1,0 +1,218 @@
+"""Are two results folders the same results? `python benchmarks/compare_results.py RESULTS_A RESULTS_B`
+
+The check that a change to the code leaves a sweep's outputs as they were: run the same config
+into two folders (before and after) and compare. Prints one line per difference, then
+`identical: N stores, M tables, K learning graphs` (exit 0) or `DIFFERENT: ...` (exit 1).
+
+Compared:
+- stores: every `snapshots.zarr` under the folder (runs/ and effective_width/runs/), matched by
+  path. Arrays: the same paths, dtype, shape, attrs, and values bit for bit (NaN equals NaN,
+  whatever its payload). Root attrs: equal, except those that record where, when and how fast a
+  run trained, which legitimately differ between two runs of the same point (IGNORED_ATTRS):
+    wall_time_s, timing        seconds, machine load
+    hostname, slurm_job_id     where it ran
+    resumed_from               interruptions (a resumed store equals an uninterrupted one)
+    versions.topolearn         the version string of the code under comparison
+  `manifest` (size and CRC32 of every file) is compared: equal arrays, codec and metadata give
+  equal bytes, so a difference there is a difference in the files.
+- tables: every `.tsv` outside logs/, figures/, checkpoints/, quarantine/, archive/ and the InPCA
+  cache (sweep.tsv, summary.tsv, branches/, branching/ curves, events and symmetry, stability/,
+  layers/, inpca/ coords and stress, effective_width/), byte for byte; when the bytes differ, cell
+  by cell, where the columns of IGNORED_COLUMNS are left out (summary.tsv's `wall_time_s`: a
+  copy of the store attr).
+- learning graphs: every mapper/{run_id}/*.json, as parsed JSON.
+
+A file present in one folder only is a difference. `--ignore-attr` and `--ignore-column` add to
+the lists (e.g. `--ignore-attr pack` to compare a folder where some runs were retrained alone).
+"""
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+IGNORED_ATTRS = {"wall_time_s", "timing", "hostname", "slurm_job_id", "resumed_from", "versions.topolearn"}
+IGNORED_COLUMNS = {"wall_time_s"}
+SKIPPED_DIRS = {"logs", "figures", "checkpoints", "quarantine", "archive", "cache"}
+EXAMPLES = 3  # differing cells or elements shown per column or array
+
+
+def _kept(rel: Path) -> bool:
+    return not SKIPPED_DIRS & set(rel.parts[:-1])
+
+
+def find(root: Path, pattern: str) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob(pattern) if _kept(p.relative_to(root))}
+
+
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{"a.b": value} of nested dicts, so an ignored field can be one key of a nested attr."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+# ---------------------------------------------------------------- stores
+
+
+def same_values(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise: the same bits, or both NaN."""
+    if a.dtype.kind not in "fc":
+        return a == b
+    fa, fb = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1)
+    bits = fa.view(np.uint8).reshape(fa.size, a.itemsize) == fb.view(np.uint8).reshape(fb.size, b.itemsize)
+    return (bits.all(axis=1) | (np.isnan(fa) & np.isnan(fb))).reshape(a.shape)
+
+
+def _arrays(group, prefix=""):
+    import zarr
+
+    for name, member in sorted(group.members()):
+        if isinstance(member, zarr.Group):
+            yield from _arrays(member, f"{prefix}{name}/")
+        else:
+            yield f"{prefix}{name}", member
+
+
+def compare_attrs(where: str, a: dict, b: dict, ignored) -> list[str]:
+    fa, fb = flatten(a), flatten(b)
+    out = []
+    for k in sorted(set(fa) | set(fb)):
+        if k in ignored or any(k.startswith(f"{i}.") for i in ignored):
+            continue
+        if k not in fa or k not in fb:
+            out.append(f"{where}: attr {k} only in {'B' if k not in fa else 'A'}")
+        elif fa[k] != fb[k] and not (fa[k] != fa[k] and fb[k] != fb[k]):  # NaN attrs are equal
+            if k.startswith("manifest."):
+                out.append(f"{where}: file {k[len('manifest.'):]} differs (size, crc32) {fa[k]} vs {fb[k]}")
+            else:
+                out.append(f"{where}: attr {k} {_short(fa[k])} vs {_short(fb[k])}")
+    return out
+
+
+def compare_store(rel: str, a: Path, b: Path, ignored) -> list[str]:
+    import zarr
+
+    ga, gb = zarr.open_group(str(a), mode="r"), zarr.open_group(str(b), mode="r")
+    out = compare_attrs(rel, ga.attrs.asdict(), gb.attrs.asdict(), ignored)
+    arrays_a, arrays_b = dict(_arrays(ga)), dict(_arrays(gb))
+    for name in sorted(set(arrays_a) ^ set(arrays_b)):
+        out.append(f"{rel}: array {name} only in {'A' if name in arrays_a else 'B'}")
+    for name in sorted(set(arrays_a) & set(arrays_b)):
+        x, y = arrays_a[name], arrays_b[name]
+        where = f"{rel}/{name}"
+        if x.dtype != y.dtype or x.shape != y.shape:
+            out.append(f"{where}: dtype/shape {x.dtype}{x.shape} vs {y.dtype}{y.shape}")
+            continue
+        out += compare_attrs(where, x.attrs.asdict(), y.attrs.asdict(), ())
+        u, v = x[...], y[...]
+        same = same_values(np.asarray(u), np.asarray(v))
+        if not same.all():
+            idx = np.argwhere(~same)
+            shown = ", ".join(f"{tuple(int(i) for i in j)}: {u[tuple(j)].item()!r} vs {v[tuple(j)].item()!r}"
+                              for j in idx[:EXAMPLES])
+            out.append(f"{where}: {len(idx)} of {same.size} values differ ({shown})")
+    return out
+
+
+# ---------------------------------------------------------------- tables and graphs
+
+
+def compare_table(rel: str, a: Path, b: Path, ignored_columns) -> list[str]:
+    if a.read_bytes() == b.read_bytes():
+        return []
+    if not a.stat().st_size or not b.stat().st_size:
+        return [f"{rel}: one table is empty"]
+    from topolearn.utils.tables import read_tsv
+
+    ta, tb = read_tsv(a, dtype=str), read_tsv(b, dtype=str)
+    cols_a, cols_b = [c for c in ta if c not in ignored_columns], [c for c in tb if c not in ignored_columns]
+    if cols_a != cols_b:
+        only_a, only_b = sorted(set(cols_a) - set(cols_b)), sorted(set(cols_b) - set(cols_a))
+        return [f"{rel}: columns differ (only in A: {only_a}, only in B: {only_b}, or another order)"]
+    if len(ta) != len(tb):
+        return [f"{rel}: {len(ta)} rows vs {len(tb)}"]
+    out = []
+    for c in cols_a:
+        x, y = ta[c], tb[c]
+        diff = ~((x == y) | (x.isna() & y.isna()))
+        if diff.any():
+            rows = np.flatnonzero(diff.to_numpy())
+            shown = ", ".join(f"row {r}: {x.iloc[r]!r} vs {y.iloc[r]!r}" for r in rows[:EXAMPLES])
+            out.append(f"{rel}: column {c}: {len(rows)} of {len(x)} cells differ ({shown})")
+    if not out and ignored_columns.isdisjoint(ta.columns):
+        out.append(f"{rel}: bytes differ, cells equal (formatting)")
+    return out
+
+
+def compare_json(rel: str, a: Path, b: Path) -> list[str]:
+    da, db = json.loads(a.read_text()), json.loads(b.read_text())
+    if da == db:
+        return []
+    fa, fb = flatten(da), flatten(db)
+    keys = sorted(k for k in set(fa) | set(fb) if fa.get(k, object()) != fb.get(k, object()))
+    return [f"{rel}: {len(keys)} field(s) differ: {', '.join(keys[:EXAMPLES * 2])}"]
+
+
+def _short(v) -> str:
+    s = repr(v)
+    return s if len(s) <= 80 else s[:77] + "..."
+
+
+# ---------------------------------------------------------------- the comparison
+
+
+def compare(a: Path, b: Path, ignored_attrs=IGNORED_ATTRS, ignored_columns=IGNORED_COLUMNS):
+    """(differences, counts): one line per difference; {"stores": n, "tables": m, "learning graphs": k}."""
+    diffs, counts = [], {}
+    kinds = (("stores", "snapshots.zarr", lambda r, x, y: compare_store(r, x, y, ignored_attrs)),
+             ("tables", "*.tsv", lambda r, x, y: compare_table(r, x, y, ignored_columns)),
+             ("learning graphs", "mapper/*/*.json", compare_json))
+    for kind, pattern, fn in kinds:
+        in_a, in_b = find(a, pattern), find(b, pattern)
+        diffs += [f"{rel}: only in A" for rel in sorted(in_a - in_b)]
+        diffs += [f"{rel}: only in B" for rel in sorted(in_b - in_a)]
+        both = sorted(in_a & in_b)
+        for rel in both:
+            diffs += fn(rel, a / rel, b / rel)
+        counts[kind] = len(both)
+    return diffs, counts
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("a", type=Path, help="results folder A")
+    ap.add_argument("b", type=Path, help="results folder B")
+    ap.add_argument("--ignore-attr", action="append", default=[],
+                    help="another store attr to leave out (dotted: versions.torch)")
+    ap.add_argument("--ignore-column", action="append", default=[], help="another table column to leave out")
+    args = ap.parse_args(argv)
+    for p in (args.a, args.b):
+        if not p.is_dir():
+            ap.error(f"{p}: not a folder")
+    # Snakemake's .snakemake_timestamp inside a store is no zarr member
+    warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr hierarchy")
+    diffs, counts = compare(args.a, args.b, IGNORED_ATTRS | set(args.ignore_attr),
+                            IGNORED_COLUMNS | set(args.ignore_column))
+    for line in diffs:
+        print(line)
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    if diffs:
+        print(f"DIFFERENT: {len(diffs)} difference(s) in {summary}")
+        return 1
+    if not any(counts.values()):
+        print("DIFFERENT: nothing to compare (no stores, tables or learning graphs)")
+        return 1
+    print(f"identical: {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
