@@ -105,6 +105,34 @@ def test_geodesic_progress_of_landmarks_and_geodesic_points(rng):
     assert np.all(np.diff(d) > 0)
 
 
+def _angles(P, labels, t):
+    """Per-sample angle (a, n, T) between sqrt P and the geodesic point at each t, from the definition."""
+    C = P.shape[2]
+    u, v = (np.sqrt(x) for x in landmarks(labels, C))
+    theta = np.arccos(1 / np.sqrt(C))
+    g = (np.sin((1 - t)[:, None, None] * theta) * u + np.sin(t[:, None, None] * theta) * v) / np.sin(theta)
+    return np.arccos(np.clip(np.einsum("anc,tnc->ant", np.sqrt(P), g), 0, 1))
+
+
+def test_progress_is_the_exact_minimum_of_the_summed_angles(rng):
+    """Each sample's angle is convex in t (so is their sum): on a dense grid, and the golden-section
+    search lands on the grid's minimum, for clouds from near-uniform to near one-hot."""
+    labels = rng.integers(0, 10, size=30)
+    P = np.concatenate([rng.dirichlet(np.full(10, a), size=(6, 30)) for a in (0.05, 0.3, 1.0, 5.0)]
+                       + [np.eye(10)[(labels + 1) % 10][None], np.eye(10)[labels][None]])
+    t = np.linspace(0, 1, 2001)
+    ang = _angles(P, labels, t)
+    assert (ang <= np.pi / 2 + 1e-15).all(), "a sample's angle is capped at pi/2"
+    assert (np.diff(ang, 2, axis=2) >= -1e-11).all(), "each per-sample angle is convex on [0, 1]"
+    lam = geodesic_progress(P, labels)
+    cost = ang.sum(axis=1)
+    assert np.abs(lam - t[cost.argmin(axis=1)]).max() <= t[1], "the search finds the grid's minimum"
+    at_lam = np.array([_angles(P[i:i + 1], labels, lam[i:i + 1]).sum() for i in range(len(P))])
+    slack = 30 * np.arccos(1 / np.sqrt(10)) * 5e-9  # the search's final width in t x the steepest sum of angles
+    assert (at_lam <= cost.min(axis=1) + slack).all(), "no grid point does better"
+    np.testing.assert_allclose(lam[-2:], [0, 1], atol=1e-8)  # confidently wrong: no progress; right: all of it
+
+
 def test_make_inpca_tables(tmp_path):
     res = tmp_path / "results"
     ok = write_run(res, make_point(snapshots=9), seed=0)
@@ -171,6 +199,21 @@ def test_added_runs_are_placed_into_the_cached_embedding(tmp_path):
     fresh, _ = embed_group("g", more, {**cfg, "recompute": True}, tmp_path, method="landmark")
     assert not np.allclose(fresh.sort_values(key)["inpca1"], both.sort_values(key)["inpca1"]), \
         "recompute: new landmarks from all runs"
+
+
+def test_landmark_cache_of_another_progress_definition_is_refit(tmp_path, monkeypatch, capsys):
+    import topolearn.inpca.sweep as mod
+
+    runs = synthetic_sweep(4, 8, 20, seed=1)
+    cfg = {**CFG, "landmarks": 12}
+    monkeypatch.setattr(mod, "PROGRESS", "another definition")
+    embed_group("g", runs, cfg, tmp_path, method="landmark")
+    monkeypatch.undo()
+    coords, _ = embed_group("g", runs, cfg, tmp_path, method="landmark")
+    assert "recomputing the embedding" in capsys.readouterr().out, "placed progress is never reused across definitions"
+    ck = coords[coords["kind"] == "checkpoint"].sort_values(["run_id", "snapshot"])
+    expect = np.concatenate([geodesic_progress(r.load()[0], r.labels) for r in runs])
+    np.testing.assert_allclose(ck["progress"], expect, atol=1e-12)
 
 
 def test_exact_distances_are_reused(tmp_path, monkeypatch):

@@ -15,8 +15,9 @@ import learning_clouds as lc
 from topolearn.sweep.mapper_settings import MAPPER_DEFAULTS
 from topolearn.sweep.points import normalize_point
 from topolearn.learning_graphs.graphs import BRANCH_COLUMNS, write_branch_table
-from topolearn.learning_graphs.mapper import (CompactDBSCAN, PointIndexNerve, auto_eps, layer_cloud, learning_graph, linkage_dbscan,
-                              mapper_layer, reduce)
+from topolearn.learning_graphs import mapper
+from topolearn.learning_graphs.mapper import (CompactDBSCAN, PointIndexNerve, auto_eps, eps_components, exact_distance,
+                                              layer_cloud, learning_graph, mapper_layer, reduce)
 from topolearn.store.snapshots import StoreError
 from topolearn.figures.graphs import write_png
 
@@ -46,6 +47,8 @@ def test_layer_cloud_is_snapshot_major():
 
 
 def test_compact_dbscan_matches_sklearn():
+    """min_samples > 2 (sklearn's DBSCAN on weighted cells): the same noise and partition of core
+    points, and the same numbering of the clusters."""
     rng = np.random.default_rng(0)
     for trial in range(60):
         x = rng.normal(size=(int(rng.integers(2, 60)), 3))
@@ -54,29 +57,101 @@ def test_compact_dbscan_matches_sklearn():
         ref = DBSCAN(eps=eps, min_samples=ms).fit(x)
         got = CompactDBSCAN(eps=eps, min_samples=ms).fit_predict(x)
         assert np.array_equal(ref.labels_ == -1, got == -1)
-        core = ref.core_sample_indices_  # same partition of core points (border points may go either way)
-        pairs = set(zip(ref.labels_[core], got[core]))
-        assert len(pairs) == len(set(ref.labels_[core])) == len(set(got[core]))
+        core = ref.core_sample_indices_  # border points may go to another neighbouring cluster
+        assert np.array_equal(ref.labels_[core], got[core]), trial
 
 
-def test_linkage_dbscan_gives_sklearns_labels_for_min_samples_up_to_2():
-    """Same labels, same numbering, weights counted as sklearn's sample_weight; 0 and 1 points too."""
+def exact_labels(x, eps, min_samples):
+    """DBSCAN for min_samples <= 2 from its definition: components of the graph of all pairs at
+    exact distance <= eps, numbered by smallest point index; with min_samples 2 a lone point is noise."""
+    from scipy.sparse.csgraph import connected_components
+
+    if not len(x):
+        return np.array([], dtype=int)
+    adj = exact_distance(x[:, None], x[None]) <= eps
+    comp = connected_components(adj, directed=False)[1]
+    labels, order = np.full(len(x), -1), {}
+    for i, c in enumerate(comp):
+        if min_samples <= 1 or adj[i].sum() > 1:
+            labels[i] = order.setdefault(c, len(order))
+    return labels
+
+
+def clouds(rng, trials):
+    """Random clouds with exact duplicates, points exactly eps apart on a lattice, and clumps (many
+    points within 1e-3 eps, like a zero-init layer's neurons before they separate)."""
+    for trial in range(trials):
+        n, dim, kind = int(rng.integers(0, 80)), int(rng.integers(1, 5)), trial % 4
+        eps = float(rng.uniform(0.05, 1.0))
+        if kind == 0:
+            x = rng.normal(size=(n, dim))
+        elif kind == 1:
+            x = np.repeat(rng.normal(size=(n, dim)), rng.integers(1, 4, size=n), axis=0)
+        elif kind == 2:
+            eps = 0.25
+            x = rng.integers(0, 5, size=(n, dim)) * eps
+        else:
+            x = rng.normal(size=(3, dim))[rng.integers(0, 3, n)]
+            x += 1e-3 * eps * rng.normal(size=x.shape) * (rng.random((n, 1)) < 0.5)
+        yield trial, x, eps
+
+
+@pytest.mark.parametrize("path", ["linkage", "tree"])
+def test_eps_components_gives_sklearns_labels_for_min_samples_up_to_2(path, monkeypatch):
+    """Same labels, same numbering as sklearn's DBSCAN (its KD-tree: exact distances), on both ways
+    of pairing cells, at several cell sizes; 0 and 1 points too."""
+    if path == "tree":
+        monkeypatch.setattr(mapper, "LINKAGE_MAX_CELLS", 0)
+        monkeypatch.setattr(mapper, "MEMBER_PAIR_CHUNK", 3)  # the chunked member comparison
     rng = np.random.default_rng(1)
-    for trial in range(200):
-        n, dim = int(rng.integers(0, 50)), int(rng.integers(1, 4))
-        x = rng.normal(size=(n, dim))
-        w = rng.integers(1, 4, size=n) if trial % 2 else np.ones(n, dtype=int)
-        eps, ms = float(rng.uniform(0.05, 1.0)), int(rng.integers(1, 3))
-        ref = DBSCAN(eps=eps, min_samples=ms).fit(x, sample_weight=w).labels_ if n else np.array([], int)
-        assert np.array_equal(linkage_dbscan(x, w, eps, ms), ref), trial
+    for trial, x, eps in clouds(rng, 200):
+        for ms in (1, 2):
+            ref = DBSCAN(eps=eps, min_samples=ms, algorithm="kd_tree").fit(x).labels_ if len(x) else np.array([], int)
+            got = eps_components(x, eps, ms, resolution=(0.01, 0.3, 0.9)[trial % 3])
+            assert np.array_equal(got, ref), trial
+            assert np.array_equal(got, exact_labels(x, eps, ms)), trial
 
 
-def test_linkage_dbscan_joins_a_pair_exactly_eps_apart():
+def test_eps_components_joins_a_pair_exactly_eps_apart():
     """auto eps is one of the cloud's own distances: DBSCAN's neighbourhood (distance <= eps) joins
     that pair, whatever rounding sklearn's expanded-form distances would add."""
     x = np.array([[0.0, 0.0], [0.3, 0.4], [5.0, 5.0]])
     eps = float(np.linalg.norm(x[1] - x[0]))
-    assert linkage_dbscan(x, np.ones(3, int), eps, 2).tolist() == [0, 0, -1]
+    assert eps_components(x, eps, 2).tolist() == [0, 0, -1]
+
+
+def test_a_pair_just_below_eps_joins_cells_whose_representatives_are_farther():
+    """Two points eps (1 - 1e-7) apart, in cells (of eps / 100) whose representatives (each cell's
+    first point) are 1.0094 eps apart: single linkage at eps keeps them together."""
+    eps = 1.0
+    x = np.array([[0.0005], [1.0099], [0.0095], [0.0095 + eps * (1 - 1e-7)]])
+    assert np.floor(x[:, 0] / 0.01).tolist() == [0, 100, 0, 100]  # cells {0, 2} and {1, 3}
+    assert exact_distance(x[0], x[1]) > eps and exact_distance(x[2], x[3]) <= eps
+    for ms in (1, 2):
+        assert CompactDBSCAN(eps=eps, min_samples=ms).fit_predict(x).tolist() == [0, 0, 0, 0]
+    assert DBSCAN(eps=eps, min_samples=2).fit(x).labels_.tolist() == [0, 0, 0, 0]
+    far = x.copy()
+    far[3] += 2e-7 * eps  # now eps (1 + 1e-7) apart: two clusters
+    assert CompactDBSCAN(eps=eps, min_samples=2).fit_predict(far).tolist() == [0, 1, 0, 1]
+
+
+def test_clusters_are_numbered_by_their_first_point_as_sklearn_numbers_them():
+    """Cells are sorted by coordinates; clusters are numbered by their smallest point index, so
+    KeplerMapper's node ids (cube{i}_cluster{j}) are the ones stock KeplerMapper gives."""
+    x = np.array([[5.0], [0.0], [9.0], [5.01], [0.01], [9.01], [20.0]])
+    for ms in (2, 3):
+        got = CompactDBSCAN(eps=0.1, min_samples=ms).fit_predict(x if ms == 2 else np.repeat(x, 2, axis=0))
+        ref = DBSCAN(eps=0.1, min_samples=ms).fit(x if ms == 2 else np.repeat(x, 2, axis=0)).labels_
+        assert got.tolist() == ref.tolist()
+    assert CompactDBSCAN(eps=0.1, min_samples=2).fit_predict(x).tolist() == [0, 1, 2, 0, 1, 2, -1]
+
+
+def test_too_fine_a_grid_falls_back_to_identical_points():
+    """eps far below the coordinates' scale (cells not indexable as int64): identical points still
+    form one cluster and distinct ones are apart."""
+    x = np.array([[1e6, 0.0], [1e6, 0.0], [1e6 + 1.0, 0.0], [1e6, 0.0]])
+    assert eps_components(x, 1e-300, 2).tolist() == [0, 0, -1, 0]
+    assert eps_components(x, 1e-300, 1).tolist() == [0, 0, 1, 0]
 
 
 def test_point_index_nerve_matches_kmapper():

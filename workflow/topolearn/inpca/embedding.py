@@ -23,6 +23,7 @@ BC_FLOOR = 1e-30  # Bhattacharyya coefficient floor: disjoint predictions get a 
 LOG_GROUP = 10  # coefficients multiplied before one log: BC_FLOOR**10 = 1e-300 still a normal float64
 TILE = 128  # pair tile (rows and columns): a (LOG_GROUP, TILE, TILE) product stays in cache
 MEMORY_MB = 1000  # default bound on the temporaries of one distance computation
+PROGRESS = "product-sphere angle"  # the cost geodesic_progress minimizes (caches of placed progress name it)
 
 
 # ---------------------------------------------------------------- distances
@@ -206,11 +207,13 @@ def geodesic_point(labels, n_classes: int, lam: float) -> np.ndarray:
 def geodesic_progress(probs, labels, iters: int = 40) -> np.ndarray:
     """Progress in [0, 1] of each checkpoint (probs (a, n, C)) along the ignorance-truth geodesic.
 
-    The closest geodesic point in Bhattacharyya distance: per sample the coefficient with point
-    lambda is (sin((1-lambda)theta) a + sin(lambda theta) b) / sin(theta), a = sum_c sqrt(p_c/C),
-    b = sqrt(p_label); its -log is convex in lambda, so a golden-section search is exact. 40 steps
-    narrow lambda to 5e-9, below the ~1e-8 at which float64 costs near the minimum stop telling
-    points apart.
+    The projection of the prediction-manifold papers (Mao et al. 2024, `project` mode "prod"): the
+    geodesic point closest on the product of the samples' spheres, i.e. the lambda minimizing the sum
+    over samples of the angle arccos(clip(c, 0, 1)) between sqrt p and the geodesic point, where
+    c = (sin((1-lambda)theta) a + sin(lambda theta) b) / sin(theta), a = sum_c sqrt(p_c/C),
+    b = sqrt(p_label), theta = arccos(1/sqrt(C)); no sample's angle exceeds pi/2. Each angle is
+    convex in lambda on [0, 1] (a > 0 and b >= 0 at the ends; docs/inpca.md), so a golden-section
+    search finds the exact minimum. 40 steps narrow lambda to 5e-9.
     """
     sp = sqrt_probs(probs)
     n_classes = sp.shape[2]
@@ -219,9 +222,9 @@ def geodesic_progress(probs, labels, iters: int = 40) -> np.ndarray:
     b = np.take_along_axis(sp, labels[None, :, None], axis=2)[..., 0]
     theta = np.arccos(1.0 / np.sqrt(n_classes))
 
-    def cost(lam):  # lam (a,) -> mean over samples of -log coefficient
-        bc = (np.sin((1 - lam[:, None]) * theta) * a + np.sin(lam[:, None] * theta) * b) / np.sin(theta)
-        return -np.log(np.clip(bc, BC_FLOOR, None)).mean(axis=1)
+    def cost(lam):  # lam (a,) -> mean over samples of the angle to the geodesic point
+        c = (np.sin((1 - lam[:, None]) * theta) * a + np.sin(lam[:, None] * theta) * b) / np.sin(theta)
+        return np.arccos(np.clip(c, 0.0, 1.0)).mean(axis=1)
 
     g = (np.sqrt(5) - 1) / 2
     lo, hi = np.zeros(len(sp)), np.ones(len(sp))

@@ -25,8 +25,8 @@ import pandas as pd
 
 from ..store.snapshots import open_checked
 from ..utils.tables import write_tsv
-from .embedding import (bhattacharyya, fit_landmarks, geodesic_progress, inpca, landmarks, place, procrustes_error,
-                    step_lengths)
+from .embedding import (PROGRESS, bhattacharyya, fit_landmarks, geodesic_progress, inpca, landmarks, place,
+                        procrustes_error, step_lengths)
 
 SETTINGS = {"exact_max": 8000, "landmarks": 500, "dims": 10, "spectrum": 50, "memory_mb": 1000,
             "recompute": False, "check_points": 2000}
@@ -244,7 +244,8 @@ def _place_chunk(runs: list[Run], state: dict, cfg: dict) -> pd.DataFrame:
 def _landmark(name: str, runs: list[Run], cfg: dict, cache: Path | None):
     state_file = cache / "landmark.pkl" if cache is not None else None
     state, placed = None, pd.DataFrame()
-    settings = {k: cfg[k] for k in ("landmarks", "dims", "spectrum")}
+    # placed checkpoints keep their progress: a cache placed under another progress definition is refit
+    settings = {**{k: cfg[k] for k in ("landmarks", "dims", "spectrum")}, "progress": PROGRESS}
     if state_file is not None and state_file.exists() and not cfg["recompute"]:
         with open(state_file, "rb") as fh:
             state, placed = pickle.load(fh)

@@ -16,6 +16,9 @@ import kmapper as km
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import DBSCAN
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import cdist, pdist
 from sklearn.decomposition import PCA
@@ -29,7 +32,8 @@ from ..store.snapshots import open_store, read_metrics, read_weights
 
 log = logging.getLogger(__name__)
 
-LINKAGE_MAX_POINTS = 4000  # its condensed distances: 64 MB; beyond, sklearn's neighbour lists
+LINKAGE_MAX_CELLS = 4000  # their condensed distances: 64 MB; beyond, a KD-tree
+MEMBER_PAIR_CHUNK = 1 << 20  # member pairs compared at once (x dims x 8 bytes)
 LENSES = ("l2norm_pca", "l2norm", "epoch", "pc1")
 SCHEMA = "topolearn.mapper/1"
 
@@ -91,18 +95,35 @@ def auto_eps(coords: np.ndarray, n_neurons: int, percentile: float) -> float:
     largest steps of its runs. Steps of 0 (neurons at rest) are ignored.
     """
     x = np.asarray(coords, dtype=np.float64).reshape(-1, n_neurons, coords.shape[1])
-    steps = np.linalg.norm(np.diff(x, axis=0), axis=2).ravel()
+    steps = exact_distance(x[1:], x[:-1]).ravel()
     steps = steps[steps > 0]
     return float(np.percentile(steps, percentile)) if len(steps) else 1e-12
 
 
+def exact_distance(a, b) -> np.ndarray:
+    """Euclidean distance as the square root of the sum of squared differences in float64, along the
+    last axis. auto_eps measures steps with the same operations, so a pair exactly eps apart is
+    exactly eps apart here too (the expanded form |a|^2 + |b|^2 - 2ab can round it either way)."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    return np.sqrt(np.add.reduce(d * d, axis=-1))
+
+
 class CompactDBSCAN(BaseEstimator, ClusterMixin):
-    """sklearn's DBSCAN(eps, min_samples) on a cloud compacted to cells of diameter eps * resolution.
+    """DBSCAN(eps, min_samples) for learning clouds, clusters numbered as sklearn.cluster.DBSCAN's.
 
     Learning clouds are clumpy (all neurons together for many snapshots after a zero or tiny
-    init): plain DBSCAN then lists ~n^2 neighbours and is slow and memory-hungry. Points sharing
-    a cell are replaced by one weighted point (DBSCAN's sample_weight counts them as neighbours),
-    which changes the result only for pairs whose distance is within 2 * resolution * eps of eps.
+    init): plain DBSCAN then lists ~n^2 neighbours and is slow and memory-hungry. Both paths first
+    group the points into grid cells of diameter delta = eps * resolution.
+
+    min_samples <= 2, exact (`eps_components`): DBSCAN has no border points; its clusters are the
+    components of the graph joining every pair at exact distance <= eps (single linkage cut at
+    eps), the rest is noise. Cells only save work: pairs of cells are decided from their
+    representatives where that is certain, else from their members' distances.
+
+    min_samples > 2, sklearn's DBSCAN on one point per cell (its first), sample_weight = the cell's
+    count: a pair's distance and its representatives' differ by at most 2 delta, so only pairs with
+    eps - 2 delta < distance <= eps + 2 delta can be decided differently from DBSCAN on the points
+    (and border points, which DBSCAN gives to whichever neighbouring cluster reaches them first).
     """
 
     def __init__(self, eps: float = 0.5, min_samples: int = 2, resolution: float = 1e-2):
@@ -112,41 +133,183 @@ class CompactDBSCAN(BaseEstimator, ClusterMixin):
 
     def fit(self, X, y=None):
         X = np.asarray(X, dtype=np.float64)
-        side = self.eps * self.resolution / np.sqrt(X.shape[1])
-        scaled = X / side if len(X) else X
-        if len(X) and np.isfinite(scaled).all() and np.abs(scaled).max() < 2.0**62:
-            _, first, inverse, counts = np.unique(np.floor(scaled).astype(np.int64), axis=0, return_index=True,
-                                                  return_inverse=True, return_counts=True)
-        else:  # cells too fine to index: cluster the points as they are
-            first, inverse, counts = np.arange(len(X)), np.arange(len(X)), np.ones(len(X), dtype=int)
-        if self.min_samples <= 2 and len(first) <= LINKAGE_MAX_POINTS:
-            labels = linkage_dbscan(X[first], counts, self.eps, self.min_samples)
-        else:
-            labels = DBSCAN(eps=self.eps, min_samples=self.min_samples).fit(X[first], sample_weight=counts).labels_
-        self.labels_ = labels[inverse.ravel()]
+        if self.min_samples <= 2:
+            self.labels_ = eps_components(X, self.eps, self.min_samples, self.resolution)
+            return self
+        first, inverse, count, _ = grid_cells(X, self.eps * self.resolution)
+        db = DBSCAN(eps=self.eps, min_samples=self.min_samples).fit(X[first], sample_weight=count)
+        self.labels_ = _renumbered(db.labels_, db.core_sample_indices_, first)[inverse]
         return self
 
 
-def linkage_dbscan(X: np.ndarray, weight: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
-    """sklearn DBSCAN's labels for min_samples <= 2, from scipy's single linkage.
+def _renumbered(labels: np.ndarray, core: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """DBSCAN labels of cells renumbered by each cluster's smallest core point index (first: each
+    cell's smallest point), the order in which sklearn's DBSCAN on the points would find them."""
+    if labels.max(initial=-1) < 0:
+        return labels
+    low = np.full(labels.max() + 1, np.iinfo(np.int64).max)
+    np.minimum.at(low, labels[core], first[core])
+    rank = np.empty(len(low), dtype=np.int64)
+    rank[np.argsort(low)] = np.arange(len(low))
+    return np.where(labels >= 0, rank[np.maximum(labels, 0)], -1)
 
-    With min_samples <= 2 every point with a neighbour within eps (or a weight of 2) is a core
-    point, so DBSCAN has no border points: its clusters are the components of the eps-graph, that
-    is single linkage cut at eps, and the rest is noise (-1). Clusters are numbered by their first
-    point, as sklearn numbers them. Here because sklearn's neighbour lists cost 2-3x more on these
-    clouds (one DBSCAN per cover interval, 20 per layer): the analysis's largest single cost.
+
+def grid_cells(X: np.ndarray, diameter: float):
+    """Points grouped into cells of a grid whose cells have the given diameter: (first, inverse,
+    count, radius). Cell c's representative is its first (smallest-index) point first[c]; inverse
+    maps point -> cell; radius bounds every member's distance to its representative. Where the grid
+    is too fine to index (a tiny or zero diameter against the coordinates): cells of identical
+    points, radius 0."""
+    n = len(X)
+    side = diameter / np.sqrt(max(X.shape[1], 1))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scaled = X / side if n else X
+    # Below 2^40 sides from the origin, X / side rounds by under 2^-12 of a side: two points with
+    # one key are within (1 + 2^-12) diameters, hence the radius's margin.
+    if n and side > 0 and np.isfinite(scaled).all() and np.abs(scaled).max() < 2.0**40:
+        keys, radius = np.floor(scaled).astype(np.int64), diameter * (1 + 1e-3)
+    else:
+        keys, radius = X, 0.0
+    _, first, inverse, count = np.unique(keys, axis=0, return_index=True, return_inverse=True, return_counts=True)
+    return first, inverse.ravel(), count, radius
+
+
+def eps_components(X: np.ndarray, eps: float, min_samples: int = 2, resolution: float = 1e-2) -> np.ndarray:
+    """sklearn DBSCAN(eps, min_samples)'s labels for min_samples <= 2, on exact distances.
+
+    With min_samples <= 2 every point with another point within eps is a core point and there are
+    no border points: the clusters are the connected components of the graph that joins every pair
+    at `exact_distance` <= eps (DBSCAN's neighbourhood, eps included), i.e. single linkage cut at
+    eps; with min_samples 2 a point alone in its component is noise (-1). Clusters are numbered by
+    their smallest point index, as sklearn numbers them.
+
+    Exact at any resolution < 1: the points of a cell (diameter delta = eps * resolution) are within
+    eps of each other; two cells whose representatives are within eps - 2 delta are joined, two
+    farther apart than eps + 2 delta are not, and the pairs between are decided by their members.
     """
+    X = np.asarray(X, dtype=np.float64)
     n = len(X)
     if n < 2:
-        return np.where(weight >= min_samples, 0, -1)[:n]
-    comp = fcluster(linkage(pdist(X), method="single"), t=eps, criterion="distance")
-    core = (np.bincount(comp)[comp] > 1) | (weight >= min_samples)
-    labels = np.full(n, -1)
-    firsts = np.unique(comp[core], return_index=True)[1]
-    order = np.full(comp.max() + 1, -1)
-    order[comp[core][np.sort(firsts)]] = np.arange(len(firsts))
-    labels[core] = order[comp[core]]
-    return labels
+        return np.where(np.full(n, min_samples <= 1), 0, -1)
+    first, inverse, count, radius = grid_cells(X, eps * resolution)
+    cells = (first, inverse, count, radius)
+    pairs = _linkage_pairs if len(first) <= LINKAGE_MAX_CELLS else _tree_pairs
+    group, a, b = pairs(X, cells, float(eps))
+    # group: cells known to be connected; (a, b): further connected cell pairs, few.
+    if len(a):
+        m = group.max() + 1
+        graph = sparse.coo_matrix((np.ones(len(a), dtype=np.int8), (group[a], group[b])), shape=(m, m))
+        group = connected_components(graph, directed=False)[1][group]
+    return _dbscan_numbering(group, first, count, min_samples)[inverse]
+
+
+def _dbscan_numbering(group: np.ndarray, first: np.ndarray, count: np.ndarray, min_samples: int) -> np.ndarray:
+    """Cell labels from cell components (group): numbered by each component's smallest point index
+    (first: each cell's), as sklearn's DBSCAN numbers its clusters; with min_samples 2, a component
+    of one point is noise (-1)."""
+    m = group.max() + 1
+    low = np.full(m, np.iinfo(np.int64).max)
+    np.minimum.at(low, group, first)
+    present = np.flatnonzero(low < np.iinfo(np.int64).max)
+    if min_samples >= 2:
+        present = present[np.bincount(group, weights=count, minlength=m)[present] >= 2]
+    rank = np.full(m, -1)
+    rank[present[np.argsort(low[present])]] = np.arange(len(present))
+    return rank[group]
+
+
+def _tolerance(eps: float) -> float:
+    """Margin for decisions made from representatives: far above the float error of these distances
+    (relative ~1e-15), far below any gap that matters; pairs inside it are decided exactly."""
+    return 1e-9 * eps
+
+
+def _linkage_pairs(X, cells, eps: float):
+    """(group, a, b) from single linkage of the representatives (scipy's, on their pdist): cells
+    within eps - 2 radius of each other are connected (one group); pairs of cells of different
+    groups up to eps + 2 radius apart are decided by their members."""
+    first, _, _, r = cells
+    if len(first) < 2:
+        return np.zeros(len(first), dtype=np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    tol = _tolerance(eps)
+    dist = pdist(X[first])
+    sure = eps - 2 * r - tol
+    if sure >= 0:
+        group = fcluster(linkage(dist, method="single"), t=sure, criterion="distance") - 1
+    else:
+        group, sure = np.arange(len(first)), -1.0
+    band = np.flatnonzero((dist > sure) & (dist <= eps + 2 * r + tol))  # closer pairs share a group
+    a, b = _condensed_pairs(band, len(first))
+    apart = group[a] != group[b]
+    a, b = a[apart], b[apart]
+    joined = _members_within(X, cells, a, b, eps)
+    return group, a[joined], b[joined]
+
+
+def _condensed_pairs(k: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns (i < j) of entries k of a condensed distance matrix of n points."""
+    i = np.arange(n - 1)
+    start = n * i - i * (i + 1) // 2  # condensed index of (i, i + 1)
+    row = np.searchsorted(start, k, side="right") - 1
+    return row, k - start[row] + row + 1
+
+
+def _tree_pairs(X, cells, eps: float):
+    """(group, a, b) from a KD-tree of the representatives: every cell its own group, and the cell
+    pairs holding some pair of points within eps."""
+    first, _, _, r = cells
+    tol = _tolerance(eps)
+    reps = X[first]
+    pairs = cKDTree(reps).query_pairs((eps + 2 * r) * (1 + 1e-9) + tol, output_type="ndarray")
+    a, b = pairs[:, 0], pairs[:, 1]
+    near = exact_distance(reps[a], reps[b]) <= eps - 2 * r - tol  # every member pair within eps
+    joined = near.copy()
+    joined[~near] = _members_within(X, cells, a[~near], b[~near], eps)
+    return np.arange(len(first)), a[joined], b[joined]
+
+
+def _members_within(X, cells, a, b, eps: float) -> np.ndarray:
+    """Per cell pair (a[k], b[k]): whether some member of a and some member of b are within eps
+    (exact_distance). A member farther than eps + r from the other cell's representative cannot be
+    within eps of that cell; one within eps - r is within eps of all of it."""
+    found = np.zeros(len(a), dtype=bool)
+    if not len(a):
+        return found
+    first, inverse, count, r = cells
+    tol = _tolerance(eps)
+    order = np.argsort(inverse, kind="stable")
+    start = np.cumsum(count) - count
+    sides = []
+    for mine, other in ((a, b), (b, a)):
+        k = np.repeat(np.arange(len(mine)), count[mine])
+        p = order[np.arange(len(k)) - np.repeat(np.cumsum(count[mine]) - count[mine], count[mine])
+                  + np.repeat(start[mine], count[mine])]
+        dist = exact_distance(X[p], X[first[other[k]]])
+        found[k[dist <= eps - r - tol]] = True
+        close = dist <= eps + r + tol
+        sides.append((k[close], p[close]))
+    (ka, pa), (kb, pb) = sides
+    ka, pa, kb, pb = ka[~found[ka]], pa[~found[ka]], kb[~found[kb]], pb[~found[kb]]
+    nb = np.bincount(kb, minlength=len(a))  # kb is sorted: members are listed pair by pair
+    sb = np.cumsum(nb) - nb
+    reps_a = nb[ka]
+    for lo, hi in _chunks(reps_a, MEMBER_PAIR_CHUNK):
+        m = reps_a[lo:hi]
+        i = np.repeat(np.arange(lo, hi), m)
+        j = np.arange(m.sum()) - np.repeat(np.cumsum(m) - m, m) + np.repeat(sb[ka[lo:hi]], m)
+        found[ka[i[exact_distance(X[pa[i]], X[pb[j]]) <= eps]]] = True
+    return found
+
+
+def _chunks(sizes: np.ndarray, budget: int):
+    """Consecutive (lo, hi) index ranges of `sizes` summing to about `budget` each (at least one item)."""
+    ends = np.cumsum(sizes)
+    lo = 0
+    while lo < len(sizes):
+        base = ends[lo - 1] if lo else 0
+        hi = max(int(np.searchsorted(ends, base + budget, side="right")), lo + 1)
+        yield lo, hi
+        lo = hi
 
 
 class PointIndexNerve(km.GraphNerve):
