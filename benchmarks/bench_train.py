@@ -27,7 +27,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from topolearn.sweep.points import normalize_point  # noqa: E402
 from topolearn.data import load_dataset  # noqa: E402
-from topolearn.train import (StackedMLP, StackedOptimizer, epoch_order, make_optimizer, model_for_point,  # noqa: E402
+from topolearn.train import (StackedNet, StackedOptimizer, epoch_order, make_optimizer, model_for_point,  # noqa: E402
                              packed_update)
 
 DIGITS = {"dataset": "digits", "depth": 2, "width": 32, "activation": "sigmoid", "bias": False,
@@ -64,7 +64,7 @@ def plain(points, X, y, idx, bs) -> float:
 def packed(points, X, y, idx, bs) -> float:
     """Seconds to train the same networks as one pack."""
     t = time.perf_counter()
-    stack = StackedMLP.from_models([model_for_point(p, X.shape[1]) for p in points], points[0]["activation"], "cpu")
+    stack = StackedNet.from_models([model_for_point(p, X.shape[1]) for p in points], points[0]["activation"], "cpu")
     opt = StackedOptimizer("sgd", stack.params, [p["lr"] for p in points], 0.0, 0.0)
     for b in range(0, idx.shape[1], bs):
         packed_update(stack, opt, X, y, idx[:, b:b + bs])

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -182,15 +183,49 @@ def _can_admin() -> bool:
         ["sudo", "-n", "true"], capture_output=True).returncode == 0
 
 
-def start_slurm() -> None:
-    """Install (if missing) and start the single-node SLURM; skip only where that is impossible
-    outside CI. In CI (CI=true) a failure fails the tests instead of skipping them."""
+def run_setup(*args: str, env: dict | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SETUP), *args], capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
+
+
+def read_state(path: Path) -> dict:
+    """setup.sh's state file: status (ready or skip), cluster (project or foreign), partition, reason."""
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def start_slurm() -> dict:
+    """Install (if missing) and start the single-node SLURM, or use a working SLURM that the project
+    did not configure as it is (setup.sh never touches one). Skips where a foreign cluster does not
+    work (setup.sh's reason, in CI too) and, outside CI, where starting the local one needs root that
+    is missing; any other failure fails. Returns setup.sh's state."""
     in_ci = os.environ.get("CI") == "true"
-    if not _can_admin() and not in_ci:
+    foreign = run_setup("--check", timeout=60).stdout.startswith("foreign")
+    if not foreign and not _can_admin() and not in_ci:
         pytest.skip("needs root or passwordless sudo to start a local SLURM (.ci/slurm/setup.sh)")
-    res = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=900)
-    if res.returncode != 0:
-        pytest.fail(f".ci/slurm/setup.sh failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    with tempfile.TemporaryDirectory(prefix="topolearn-slurm-") as tmp:
+        path = Path(tmp) / "state"
+        res = run_setup(env={"TOPOLEARN_SLURM_STATE": str(path)})
+        if res.returncode != 0 or not path.is_file():
+            pytest.fail(f".ci/slurm/setup.sh failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+        state = read_state(path)
+    if state["status"] != "ready":
+        pytest.skip(state["reason"])
+    return state
+
+
+def fit_to_cluster(cfg: dict, partition: str) -> dict:
+    """`cfg` with every job sent to `partition`, and analysis jobs asking for no more processes than
+    the partition's largest usable node has CPUs (sinfo): no name or size of the project's own
+    cluster is assumed."""
+    res = subprocess.run(["sinfo", "-h", "-N", "-p", partition, "-o", "%c|%T"], capture_output=True, text=True,
+                         check=True)
+    usable = ("idle", "mixed", "allocated", "completing")  # not down, drained, failing
+    cpus = max(int(c) for c, state in (line.split("|") for line in res.stdout.split()) if state in usable)
+    cfg = copy.deepcopy(cfg)
+    cfg["resources"] = {stage: {"slurm_partition": partition} for stage in ("train", "analysis", "figures")}
+    if cpus < validate_config(copy.deepcopy(cfg))["analysis_threads"]:
+        cfg["analysis_threads"] = cpus
+    return cfg
 
 
 def slurm_job(job_id: str) -> dict:
@@ -222,10 +257,10 @@ def slurm_sweep_run(tmp_path_factory) -> dict:
     folder, Snakemake's output, the id of the cancelled job, the slow run, its pack and rule."""
     if _SLURM_RUN:
         return _SLURM_RUN
-    start_slurm()
+    cluster = start_slurm()
     start_reference_run(tmp_path_factory)
     wd = tmp_path_factory.mktemp("slurm")
-    write_config(wd, SWEEP)
+    write_config(wd, fit_to_cluster(SWEEP, cluster["partition"]))
     slow, _ = slow_and_diverging()
     pack, rule = pack_of(slow), pack_rule(slow)
     checkpoints = [wd / "results" / "checkpoints" / r / "checkpoint.pt" for r in pack]

@@ -29,3 +29,12 @@ def test_sweep_benchmark_quick_mode():
 def test_toy_benchmark_recording_part():
     out = run("bench_toy.py", "--runs", "1", "--no-workflow")
     assert re.search(r"recording: 1 runs, training [\d.]+ s, recording [\d.]+ s, recording / training = [\d.]+%", out), out
+
+
+@pytest.mark.slow
+def test_readers_benchmark_quick_mode():
+    out = run("bench_readers.py", "--quick")
+    assert re.search(r"checked / unchecked: CPU [\d.]+, wall [\d.]+ \(fastest of each\); median of 1 pairs: "
+                     r"CPU [\d.]+, wall [\d.]+ \(target <= 1.10\)", out), out
+    assert re.search(r"open_sweep on dask, 20 runs: open [\d.]+ s, peak [\d.]+ MB; compute all 6 metrics \(120 tasks\) "
+                     r"[\d.]+ s, peak [\d.]+ MB; the same reads in a plain loop [\d.]+ s; dask / loop [\d.]+", out), out

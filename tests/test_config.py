@@ -96,6 +96,9 @@ KNOWN_IDS = [
     ({"dataset": "curves", "depth": 2, "width": 8, "activation": "tanh", "bias": True, "optimizer": "adam",
       "init": "xavier", "lr": 0.02, "batch_size": 25, "epochs": 40, "snapshots": 21, "n_samples": 400,
       "noise": 0.03, "repr_size": 300, "grid_size": 25}, "11079375affc"),
+    ({"arch": "cnn", "channels": [16, 32]}, "3255abd20e9e"),
+    ({"dataset": "mnist", "arch": "cnn", "channels": [64, 32], "depth": 1, "width": 64, "activation": "relu",
+      "optimizer": "adam", "lr": 1e-3, "batch_size": 128}, "f14afa0fc090"),
 ]
 # The shipped configs' run ids: (count, first id, sha256 of the sorted ids joined by spaces, first 16 hex).
 SHIPPED_IDS = {
@@ -246,3 +249,107 @@ def test_bad_explicit_point_is_named_by_index():
 def test_non_mapping_config_is_rejected():
     with pytest.raises(ConfigError, match="must be a mapping"):
         validate_config(["lr", 0.1])
+
+
+# ---------------------------------------------------------------- numbers written as strings
+
+
+def _numeric_keys(node, schema, path=()):
+    """(config path, schema node) of every key the schema takes a number at, read from the schema:
+    sections, list items ([0]), alternatives, and the $defs through their places in a config."""
+    places = {"point": ("sweep", "base"), "mapper_params": ("mapper", "defaults")}
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[1]
+        if path not in (places.get(name), ("mapper", "layer_overrides", "output")):
+            return
+        node = schema["$defs"][name]
+    types = node.get("type", [])
+    types = types if isinstance(types, list) else [types]
+    if {"number", "integer"} & set(types):
+        yield path, node
+    for key, sub in node.get("properties", {}).items():
+        yield from _numeric_keys(sub, schema, path + (key,))
+    if isinstance(node.get("additionalProperties"), dict) and path == ("mapper", "layer_overrides"):
+        yield from _numeric_keys(node["additionalProperties"], schema, path + ("output",))
+    if isinstance(node.get("items"), dict):
+        yield from _numeric_keys(node["items"], schema, path + (0,))
+    for alt in node.get("oneOf", []) + node.get("anyOf", []):
+        yield from _numeric_keys(alt, schema, path)
+
+
+def _valid_number(path, node):
+    """A value the key takes: its default, else one inside its bounds (point fields: the tiny config's
+    own where it sets them)."""
+    if path[:2] == ("sweep", "base") and path[2] in TINY["sweep"]["base"]:
+        return TINY["sweep"]["base"][path[2]]
+    name = next(k for k in reversed(path) if isinstance(k, str))
+    if name in FITTING:
+        return FITTING[name]
+    default = node.get("default")
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        return default
+    integer = "integer" in str(node.get("type"))
+    if "minimum" in node:
+        return node["minimum"]
+    if "exclusiveMinimum" in node:
+        top = node.get("exclusiveMaximum", node.get("maximum"))
+        return (node["exclusiveMinimum"] + top) / 2 if top is not None else node["exclusiveMinimum"] + 1
+    return 1 if integer else 0.5
+
+
+def _with(cfg, path, value):
+    """`cfg` with `value` at `path` (an int in the path: a one-item list there)."""
+    cfg = copy.deepcopy(cfg)
+    node = cfg
+    for key, nxt in zip(path, path[1:]):
+        if isinstance(nxt, int):
+            node[key] = [value]
+            return cfg
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    return cfg
+
+
+def _outcome(cfg):
+    try:
+        return validate_config(cfg)
+    except ConfigError as err:
+        return str(err)
+
+
+FITTING = {"intervals": 10, "train_size": 200, "n_samples": 200}  # the lower bound would not fit the tiny config
+TOY_BASE = {"dataset": "spirals", "n_samples": 200, "grid_size": 5, "repr_size": 50, "batch_size": 50}
+
+
+def test_every_numeric_key_takes_a_number_written_as_a_string():
+    """YAML 1.1 reads `1e-2` as a string: wherever the schema takes a number, the string of one is
+    that number (the same validated config, or the same refusal); where it takes an integer, a whole
+    float (`1.0e+8`, a float to YAML) is that integer, and text is never read as one."""
+    from topolearn.data.toy import TOY_FIELDS
+    from topolearn.sweep.schema import load_schema
+
+    schema = load_schema()
+    keys = list(_numeric_keys(schema, schema))
+    named = {".".join(map(str, p)) for p, _ in keys}
+    assert {"effective_width.factors.0", "inpca.memory_mb", "limits.max_point_gb", "branching.group_threshold",
+            "figures.dpi", "mapper.defaults.eps", "mapper.scan.overlap.0", "sweep.base.lr",
+            "mapper.layer_overrides.output.eps", "sweep.base.turns"} <= named
+    accepted = []
+    for path, node in keys:
+        base = copy.deepcopy(TINY)
+        if path[:2] == ("sweep", "base") and path[2] in TOY_FIELDS:
+            base["sweep"]["base"].update(TOY_BASE, dataset="spirals")
+        if path[-1] == "overlap_perc":  # never together with overlap in one section
+            base["mapper"]["defaults"].pop("overlap")
+        value = _valid_number(path, node)
+        as_number = _outcome(_with(base, path, value))
+        if "number" in str(node.get("type")):
+            assert _outcome(_with(base, path, f"{value:e}")) == as_number, path  # e.g. '5.000000e-02'
+            assert _outcome(_with(base, path, "-1e+30")) == _outcome(_with(base, path, -1e30)), path
+        else:
+            assert _outcome(_with(base, path, float(value))) == as_number, path
+            assert "is invalid" in _outcome(_with(base, path, f"{value:e}")), path
+        if isinstance(as_number, dict):
+            accepted.append(".".join(map(str, path)))
+    assert len(accepted) >= 40 and named - set(accepted) <= {"sweep.base.kernel", "sweep.base.channels.0"}, \
+        named - set(accepted)

@@ -40,6 +40,33 @@ def test_a_tilde_is_expanded_to_the_home_folder():
     assert "unknown user in ~" in refused({"results": "~no_such_user_xyz/r"})
 
 
+@pytest.mark.parametrize("root", ["/", "//", "/.", "///", "/tmp/..", "~/" + "../" * 40])
+def test_a_filesystem_root_is_refused_however_written(root):
+    for key in ("results", "data_root"):
+        assert refused({key: root}) == (f"{key}: {root!r} is invalid; it is the filesystem root /: must name a "
+                                        "folder below it (e.g. results)")
+
+
+def test_figure_resolution_is_bounded_naming_the_range():
+    assert refused({"figures": {"dpi": 100000}}) == ("figures.dpi: 100000 is invalid; must be <= 1000 "
+                                                     "(allowed: 50..1000)")
+    assert validate_config({"figures": {"dpi": 1000}})["figures"]["dpi"] == 1000
+
+
+def test_effective_width_derived_points_are_held_to_the_point_limits():
+    cfg = {"sweep": {"base": {"width": 8, "epochs": 2, "snapshots": 3}},
+           "effective_width": {"enabled": True, "factors": [1.0e+9]}}
+    msg = refused(cfg)
+    assert msg.startswith("effective_width.factors: 1e+09 x width 8 plans width 8000000000 for derived runs of run ")
+    assert "over limits.max_point_gb = 8" in msg
+    cfg["effective_width"]["enabled"] = False  # no test, no derived points
+    validate_config(cfg)
+    cfg["effective_width"] = {"enabled": True, "factors": [0.5, 1, 2]}
+    validate_config(cfg)
+    cfg["effective_width"]["factors"] = [2e6]  # width 1.6e7: within memory, a limit lowered refuses it
+    assert "over limits.max_point_gb = 1" in refused({**cfg, "limits": {"max_point_gb": 1}})
+
+
 # ---------------------------------------------------------------- one point's size and length
 
 

@@ -3,11 +3,13 @@
 import gzip
 import hashlib
 import io
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from topolearn.data import builtin as data
 from topolearn.data import idx
@@ -362,8 +364,10 @@ def test_bad_idx_declaration_and_names_are_refused(tmp_path):
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(ConfigError, match="datasets.small: .*t10k-labels-idx1-ubyte.gz .or uncompressed .* is missing"):
         _declare("small", "idx", folder)
-    with pytest.raises(ConfigError, match="datasets.small.path: .* is not a folder"):
+    with pytest.raises(ConfigError, match="datasets.small.path: .* does not exist"):
         _declare("small", "idx", tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="datasets.small.path: .* is not a folder"):
+        _declare("small", "idx", _npz(tmp_path / "d.npz"))
     with pytest.raises(ConfigError, match="datasets.mnist: 'mnist' is a built-in dataset and cannot be redeclared"):
         _declare("mnist", "npz", _npz(tmp_path / "d.npz"))
     with pytest.raises(ConfigError, match="datasets.x.format: 'csv' is invalid; allowed: idx, npz"):
@@ -399,3 +403,134 @@ def test_a_damaged_declared_file_is_refused_with_the_config(tmp_path):
     labels.write_bytes(gzip.compress(gzip.decompress(labels.read_bytes())[:-1]))  # one label short
     with pytest.raises(ConfigError, match=f"{labels}: truncated: "):
         _declare("small", "idx", folder)
+
+
+# ---------------------------------------------------------------- faults in own data: one line before any job
+
+
+def _good_idx_set(folder: Path, gz=False, n=150) -> Path:
+    rng = np.random.default_rng(4)
+    return _write_idx_set(folder, {"train": _toy_images(rng, n), "t10k": _toy_images(rng, 20)}, gz=gz)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_half_copied_image_file_is_refused_at_plan_time(tmp_path, gz):
+    from topolearn.sweep.schema import ConfigError
+
+    folder = _good_idx_set(tmp_path / "own", gz=gz)
+    images = folder / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
+    raw = images.read_bytes()
+    images.write_bytes(raw[: len(raw) // 2])  # an interrupted copy: the header promises more
+    kind = "damaged gzip file" if gz else "truncated: "
+    with pytest.raises(ConfigError, match=f"{re.escape(str(images))}: {kind}"):
+        _declare("own", "idx", folder)
+    if gz:  # a whole gzip stream of half the payload: its trailer's size disagrees with the header
+        images.write_bytes(gzip.compress(gzip.decompress(raw)[:-7]))
+        with pytest.raises(ConfigError, match=f"{re.escape(str(images))}: truncated: "):
+            _declare("own", "idx", folder)
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda b: b[:-3], "truncated: "),
+    (lambda b: b"\x01" + b[1:], "bad IDX magic number"),
+    (lambda b: b[:6], "truncated header"),
+])
+def test_a_bad_labels_file_is_one_line_from_validation_and_the_stale_command(tmp_path, capsys, mutate, message):
+    from topolearn.__main__ import main
+    from topolearn.sweep.schema import ConfigError
+
+    folder = _good_idx_set(tmp_path / "own")
+    labels = folder / "train-labels-idx1-ubyte"
+    labels.write_bytes(mutate(labels.read_bytes()))
+    with pytest.raises(ConfigError, match=f"{re.escape(str(labels))}: {message}"):
+        _declare("own", "idx", folder)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"results": str(tmp_path / "r"), "datasets": {"own": {"format": "idx", "path": str(folder)}},
+                                   "sweep": {"base": {"dataset": "own", "batch_size": 10, "snapshots": 2}}}))
+    assert main(["stale", "--configfile", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("topolearn: invalid config: ") and err.count("\n") == 1 and message in err
+
+
+def test_pickled_labels_in_an_npz_are_one_line(tmp_path, capsys):
+    from topolearn.__main__ import main
+    from topolearn.sweep.schema import ConfigError
+
+    rng = np.random.default_rng(5)
+    X, y = _toy_images(rng, 150)
+    path = _npz(tmp_path / "d.npz", y_train=np.array(list(y), dtype=object))
+    with pytest.raises(ConfigError, match="d.npz: array 'y_train' holds pickled Python objects"):
+        _declare("mine", "npz", path)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"results": str(tmp_path / "r"), "datasets": {"mine": {"format": "npz", "path": str(path)}},
+                                   "sweep": {"base": {"dataset": "mine", "batch_size": 10, "snapshots": 2}}}))
+    assert main(["stale", "--configfile", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("topolearn: invalid config: ") and err.count("\n") == 1 and "pickled" in err
+
+
+def test_a_cut_npz_is_refused_at_plan_time(tmp_path):
+    from topolearn.sweep.schema import ConfigError
+
+    path = _npz(tmp_path / "d.npz")
+    raw = bytearray(path.read_bytes())
+    raw[200] ^= 0xFF  # inside x_train's data: the zip CRC no longer matches
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ConfigError, match="d.npz: "):
+        _declare("mine", "npz", path)
+
+
+def test_non_finite_pixels_are_refused_with_file_array_and_count(tmp_path):
+    from topolearn.sweep.schema import ConfigError
+
+    rng = np.random.default_rng(6)
+    X = _toy_images(rng, 150)[0].astype(np.float32)
+    X[0, 0, 0], X[3, 2, 1] = np.nan, np.inf
+    with pytest.raises(ConfigError, match=r"d.npz: x_train holds 1 NaN and 1 inf value\(s\)"):
+        _declare("mine", "npz", _npz(tmp_path / "d.npz", x_train=X))
+    Xt = _toy_images(rng, 20)[0].astype(np.float64)
+    Xt[1, 1, 1] = -np.inf
+    with pytest.raises(ConfigError, match=r"e.npz: x_test holds 0 NaN and 1 inf value\(s\)"):
+        _declare("mine", "npz", _npz(tmp_path / "e.npz", x_test=Xt))
+    folder = _write_idx_set(tmp_path / "own", {"train": (X, _toy_images(rng, 150)[1]), "t10k": _toy_images(rng, 20)})
+    with pytest.raises(ConfigError, match=r"train-images-idx3-ubyte.gz: images holds 1 NaN and 1 inf"):
+        _declare("own", "idx", folder)
+
+
+def test_float16_pixels_are_refused_as_the_docs_say(tmp_path):
+    from topolearn.sweep.schema import ConfigError
+
+    rng = np.random.default_rng(7)
+    with pytest.raises(ConfigError, match="x_train: pixels of type float16 are not supported; use uint8 .* or float32/float64"):
+        _declare("mine", "npz", _npz(tmp_path / "d.npz", x_train=_toy_images(rng, 150)[0].astype(np.float16)))
+    assert _declare("mine", "npz", _npz(tmp_path / "e.npz", x_train=_toy_images(rng, 150)[0].astype(np.float32)))
+
+
+def test_a_tilde_in_a_dataset_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _npz(tmp_path / "d.npz")
+    cfg = _declare("mine", "npz", "~/d.npz")
+    assert cfg["registry"]["mine"].path == str(tmp_path / "d.npz")
+    assert load_dataset("mine", cfg)[0].shape == (150, 36)
+
+
+def test_gz_beside_a_different_uncompressed_file_is_ambiguous(tmp_path):
+    from topolearn.sweep.schema import ConfigError
+
+    folder = _good_idx_set(tmp_path / "own", gz=True)
+    gz = folder / "train-labels-idx1-ubyte.gz"
+    (folder / "train-labels-idx1-ubyte").write_bytes(gzip.decompress(gz.read_bytes()))  # the same: fine
+    assert _declare("own", "idx", folder)["points"]
+    y = read_idx(gz)
+    (folder / "train-labels-idx1-ubyte").write_bytes(idx_bytes((y + 1) % 4))
+    with pytest.raises(ConfigError, match="both train-labels-idx1-ubyte.gz and train-labels-idx1-ubyte exist and hold "
+                                          "different data; ambiguous"):
+        _declare("own", "idx", folder)
+
+
+def test_one_class_is_refused(tmp_path):
+    from topolearn.sweep.schema import ConfigError
+
+    with pytest.raises(ConfigError, match=r"datasets.mine: the training labels hold only class \[2\]; a classifier "
+                                          "needs at least 2 classes"):
+        _declare("mine", "npz", _npz(tmp_path / "d.npz", y_train=np.full(150, 2, np.uint8)))

@@ -9,7 +9,8 @@ from schema_keys import schema_names
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DOC = ROOT / "docs" / "config.md"
-LINKED_DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINKED_DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", ROOT / "config" / "README.md",
+               *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 

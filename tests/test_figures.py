@@ -64,6 +64,7 @@ SWEEP_SIZES = {
     "branches_vs_params": (670, 180), "branch_vs_jump": (240, 180), "accuracy_vs_branches": (500, 180),
     "counts_vs_baselines": (500, 500), "accuracy_curves": (430, 175), "inpca": (590, 175),
     "inpca_factors": (400, 495), "inpca_spectrum": (360, 160), "inpca_progress": (380, 160),
+    "inpca_separation": (240, 160),
 }
 
 

@@ -29,7 +29,7 @@ from topolearn.sweep.table import write_sweep_table
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "configs" / "tiny.yaml"
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-OWN_RULES = {"analyze_batch", "plot_runs", "summary", "inpca", "plot_sweep", "all"}
+OWN_RULES = {"analyze_batch", "plot_runs", "summary", "inpca", "inpca_factors", "plot_sweep", "explorer", "all"}
 
 
 def smk(workdir, configfile, *args):
@@ -73,6 +73,8 @@ def test_rules_write_every_figure_and_table(finished):
         assert all((out / "figures" / "sweep" / f"{name}.{fmt}").stat().st_size > 0 for fmt in formats)
     for table in ("summary.tsv", "inpca/coords.tsv", "inpca/stress.tsv"):
         assert (out / table).stat().st_size > 0
+    explorer = (out / "explorer.html").read_text()  # links each run's learning-graph pages, relative
+    assert f'"href":"figures/runs/{run_ids[0]}/learning_graph_layer0.html"' in explorer  # run 1 diverged
     (log,) = (out / "logs" / "figures").glob("runs_*.log")  # the runs' figures: one batch
     assert all(f"{rid}: " in log.read_text() for rid in run_ids)
     assert planned(wd, cfgfile) == [], "nothing left to do"
@@ -91,12 +93,13 @@ def test_report_is_one_self_contained_html(finished):
     for name in SWEEP_FIGURES:
         assert f'"results/figures/sweep/{name}.png": {{' in html
     assert '"results/summary.tsv": {' in html and '"results/inpca/stress.tsv": {' in html
+    assert '"results/explorer.html": {' in html  # the sweep explorer, under Sweep
     run_pngs = sum(len(list((wd / "results" / "figures" / "runs" / rid).glob("*.png"))) for rid in run_ids)
     assert run_pngs == len(run_ids) * (len(RUN_FIGURES) + 2)  # + the learning graphs of the 2 layers
     assert html.count("data:image/png") == run_pngs + len(SWEEP_FIGURES)
     for rst in (ROOT / "workflow" / "report").glob("*.rst"):  # captions and the report's front page
-        if rst.name.startswith("layers_"):
-            continue  # the layer figures exist for 2-D data only (tests/test_layers.py)
+        if rst.name.startswith(("layers_", "circle_")):
+            continue  # layer figures: 2-D data only (tests/test_layers.py); circle figures: CNN sweeps only
         # run_figures.rst holds one caption per figure name (Jinja branches): each must be rendered
         text = re.sub(r"\{#.*?#\}", "", rst.read_text(), flags=re.S)
         text = re.sub(r'\{% elif snakemake.wildcards.name == "layers_final" %\}.*?(?=\{%)', "", text, flags=re.S)

@@ -19,7 +19,7 @@ def test_import_contracts_hold():
 
 def planning_imports() -> list[str]:
     """Every topolearn import statement of the Snakefile and the rule files, as written there."""
-    files = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").rglob("*.smk"))]
+    files = [ROOT / "Snakefile", ROOT / "workflow" / "Snakefile", *sorted((ROOT / "workflow" / "rules").rglob("*.smk"))]
     pattern = re.compile(r"^\s*(from topolearn[\w.]* import [^#\n]+|import topolearn[\w.]*)", re.M)
     return [m.group(1).strip() for f in files for m in pattern.finditer(f.read_text())]
 

@@ -8,6 +8,7 @@ from fake_results import make_point, write_run
 from topolearn.sweep.points import POINT_DEFAULTS, run_id
 from topolearn.results.summary import (LAYER_METRICS, RUN_COLUMNS, build_summary, make_summary, read_summary,
                                summary_dtypes, summary_long)
+from topolearn.data.toy import TOY_FIELDS
 from topolearn.sweep.table import write_sweep_table
 
 
@@ -29,10 +30,42 @@ def sweep(tmp_path_factory):
 
 
 def test_columns_follow_the_contract(sweep):
+    """A digits sweep: no toy data fields (they apply to none of its runs), then the output layer's
+    columns, then every layer's."""
     df = sweep["df"]
     layer_cols = [f"layer{i}_{m}" for i in range(3) for m in LAYER_METRICS]
-    assert list(df.columns) == ["run_id", *POINT_DEFAULTS, *RUN_COLUMNS, *layer_cols]
+    fields = [f for f in POINT_DEFAULTS if f not in TOY_FIELDS]
+    assert list(df.columns) == ["run_id", *fields, *RUN_COLUMNS, *[f"output_{m}" for m in LAYER_METRICS],
+                                *layer_cols]
     assert len(df) == 3 and df["run_id"].is_unique
+    assert not set(TOY_FIELDS) & set(read_summary(sweep["res"] / "summary.tsv").columns)
+
+
+def test_output_columns_are_the_last_layer_whatever_the_depth(sweep):
+    """Depth 1: output_* is layer1_*; depth 2: layer2_* (layer1_* is then a hidden layer)."""
+    df = sweep["df"].set_index("run_id")
+    for rid, row in df.iterrows():
+        last = f"layer{row['n_layers'] - 1}"
+        for m in LAYER_METRICS:
+            assert (pd.isna(row[f"output_{m}"]) and pd.isna(row[f"{last}_{m}"])) or \
+                row[f"output_{m}"] == row[f"{last}_{m}"], (rid, m)
+    deep, shallow = df.loc[sweep["deep"]], df.loc[sweep["empty"]]
+    assert (deep["n_layers"], shallow["n_layers"]) == (3, 2)
+    assert deep["output_branches"] == deep["layer2_branches"] == 10 and deep["layer1_branches"] == 2
+    assert shallow["output_branches"] == shallow["layer1_branches"] == 10
+    assert summary_dtypes(["output_branches", "output_empty"]) == {"output_branches": "Int64",
+                                                                   "output_empty": "boolean"}
+    assert not any(c.startswith("output_") for c in summary_long(sweep["df"]).columns)
+
+
+def test_a_toy_sweep_keeps_its_toy_fields(tmp_path):
+    res = tmp_path / "results"
+    point = make_point(dataset="spirals", turns=0.5)
+    rid = write_run(res, point)
+    write_sweep_table({rid: point}, res / "sweep.tsv")
+    df = build_summary(res / "sweep.tsv", [res / "runs" / rid / "snapshots.zarr"], [res / "branches" / f"{rid}.tsv"])
+    assert list(df.columns[1:len(POINT_DEFAULTS) + 1]) == list(POINT_DEFAULTS)
+    assert df.loc[0, "turns"] == 0.5 and df.loc[0, "n_samples"] == point["n_samples"]
 
 
 def test_types_are_stable_through_the_file(sweep):

@@ -57,6 +57,14 @@ def test_existing_run_ids_are_unchanged():
     ({"dataset": "spirals", "n_samples": 2}, "sweep.base.n_samples: 2 is invalid"),
     ({"dataset": "spirals", "turns": 0}, "sweep.base.turns: 0.0 is invalid"),
     ({"dataset": "spirals", "n_samples": 100, "batch_size": 200}, "larger than the 100 training samples"),
+    # a toy field the toy dataset does not use, and more recorded points than training points
+    ({"dataset": "circles", "turns": 2}, "sweep.base.turns: 2.0 is invalid for dataset circles; circles uses noise, "
+                                         "n_samples, data_seed, grid_size, repr_size"),
+    ({"dataset": "rings", "grid_size": 10}, "sweep.base.grid_size: 10 is invalid for dataset rings; rings uses noise, "
+                                            "n_samples, data_seed, repr_size"),
+    ({"dataset": "spirals", "n_samples": 400, "repr_size": 600},
+     "sweep.base.repr_size: 600 is invalid; more than the 400 training points of this point (allowed: 1..400)"),
+    ({"dataset": "spirals", "train_size": 50, "repr_size": 60}, "more than the 50 training points"),
 ])
 def test_bad_toy_input_is_refused_in_one_line(point, message):
     with pytest.raises(ConfigError) as err:
@@ -65,7 +73,11 @@ def test_bad_toy_input_is_refused_in_one_line(point, message):
 
 
 def test_a_sweep_over_toy_datasets_validates():
-    cfg = validate_config({"sweep": {"base": {"epochs": 2, "snapshots": 3, "depth": 2},
-                                     "grid": {"dataset": ["spirals", "curves"], "turns": [0.5, 2.0]}}})
-    # turns applies to spirals only: curves' two points collapse into one run
+    base = {"epochs": 2, "snapshots": 3, "depth": 2}
+    # turns applies to spirals only: crossed with curves it is refused, linked to spirals it is not
+    with pytest.raises(ConfigError, match=r"turns: 0.5 is invalid for dataset curves; curves uses noise"):
+        validate_config({"sweep": {"base": base, "grid": {"dataset": ["spirals", "curves"], "turns": [0.5, 2.0]}}})
+    spirals = [{"dataset": "spirals", "turns": t} for t in (0.5, 2.0)]
+    cfg = validate_config({"sweep": {"base": base, "grid": {"dataset": [*spirals, "curves"]}}})
     assert sorted(p["dataset"] for p in cfg["points"].values()) == ["curves", "spirals", "spirals"]
+    assert normalize_point({"dataset": "spirals", "n_samples": 100})["repr_size"] == 500  # the default: capped when recorded

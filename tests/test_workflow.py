@@ -95,8 +95,8 @@ def test_changing_one_point_retrains_only_that_point(finished, tmp_path):
     jobs = dry_run_jobs(wd, new_cfg, root=repo)
     assert runs_of(jobs, "train") == [added]
     assert runs_of(jobs, "analyze") == [added]
-    assert rules(jobs) <= {"sweep_table", "train_pack", "analyze_batch", "plot_runs", "summary", "inpca", "plot_sweep",
-                           "all"}
+    assert rules(jobs) <= {"sweep_table", "train_pack", "analyze_batch", "plot_runs", "summary", "inpca", "inpca_factors",
+                           "plot_sweep", "explorer", "all"}
 
 
 @pytest.mark.slow
@@ -120,7 +120,8 @@ def test_forcerun_of_one_store_retrains_that_run_alone(finished):
     jobs = dry_run_jobs(wd, cfgfile, "--forcerun", f"results/runs/{rid}/snapshots.zarr", root=repo)
     assert [(r, w) for r, w, _ in jobs if r == "train"] == [("train", {"run_id": rid})]
     assert runs_of(jobs, "train") == [rid] and runs_of(jobs, "analyze") == [rid]
-    assert rules(jobs) == {"train", "analyze_run", "plot_run", "summary", "inpca", "plot_sweep", "all"}
+    assert rules(jobs) == {"train", "analyze_run", "plot_run", "summary", "inpca", "inpca_factors", "plot_sweep",
+                           "explorer", "all"}
 
 
 @pytest.mark.slow
@@ -222,7 +223,8 @@ def _quadrant_npz(path: Path, seed: int = 0) -> Path:
 @pytest.mark.slow
 def test_a_declared_dataset_is_an_input_of_its_training_job(tmp_path):
     """An own dataset (config `datasets:`) reaches the job that trains on it as a rule input: it is
-    trained on, and a newer file retrains the runs made from it (and only those)."""
+    trained on, and new content retrains the runs made from it (and only those): the dry run names
+    them, a real run sets their old stores aside and trains them again."""
     npz = _quadrant_npz(tmp_path / "quadrants.npz")
     cfg = {"datasets": {"quadrants": {"format": "npz", "path": str(npz)}},
            "sweep": {"base": {"dataset": "quadrants", "depth": 1, "width": 4, "epochs": 2, "batch_size": 50,
@@ -244,6 +246,10 @@ def test_a_declared_dataset_is_an_input_of_its_training_job(tmp_path):
     attrs = zarr.open_group(str(store), mode="r").attrs
     assert attrs["params"]["dataset"] == "quadrants" and attrs["final_eval"]["test_acc"] > 0.25  # 4 classes
     before = npz.stat().st_mtime
-    _quadrant_npz(npz, seed=1)  # new content (a newer file with the same bytes counts as unchanged)
-    os.utime(npz, (before + 60, before + 60))
-    assert runs_of(dry_run_jobs(tmp_path, cfgfile, *stores), "train") == [own], "not the digits run"
+    _quadrant_npz(npz, seed=1)  # new content, judged by content: even with the old mtime (cp -p)
+    os.utime(npz, (before, before))
+    res = smk(tmp_path, "-n", *stores, configfile=cfgfile)
+    assert res.returncode == 0 and f"data changed for 1 run: {own};" in res.stdout + res.stderr, res.stderr[-3000:]
+    res = smk(tmp_path, *stores, configfile=cfgfile)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert runs_of(jobs_in(res.stdout + "\n" + res.stderr), "train") == [own], "not the digits run"

@@ -2,10 +2,79 @@
 # Install (if missing), configure and start a single-node SLURM on loopback: munged, slurmctld,
 # slurmd. Idempotent: running daemons are left alone (reconfigured if slurm.conf changed).
 # Ends when `sinfo` shows the node idle. Needs root (or sudo).
+# A SLURM it did not configure (a slurm.conf without its marker line, SLURM_CONF naming another
+# file, or slurmctld/slurmd running without a slurm.conf here) is never written to, started or
+# restarted, and a munge key it did not create is never touched: such a cluster is used as it is
+# when it works (sinfo answers, an up partition has an idle or mixed node, a one-task job there
+# runs and sees this machine's temp dir and checkout, as the tests need); otherwise the script
+# exits 0 with one line saying why. That path needs no root. Either way the outcome goes to a
+# state file (key=value lines) that the SLURM tests read (tests/clusterutil.py).
+#   setup.sh --check   prints "project", "none" or "foreign <why>" and changes nothing.
+# Paths, overridable for the tests of this script: TOPOLEARN_SLURM_CONF_DIR (/etc/slurm),
+# TOPOLEARN_MUNGE_KEY (/etc/munge/munge.key), TOPOLEARN_SLURM_STATE (a file in the temp dir).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-conf=/etc/slurm/slurm.conf  # srun inside a job reads only this path (no SLURM_CONF there)
+conf="${TOPOLEARN_SLURM_CONF_DIR:-/etc/slurm}/slurm.conf"  # srun inside a job reads only /etc/slurm/slurm.conf
+key="${TOPOLEARN_MUNGE_KEY:-/etc/munge/munge.key}"
+key_record="$key.topolearn"  # sha256 of the key this script created
+state_file="${TOPOLEARN_SLURM_STATE:-${TMPDIR:-/tmp}/topolearn-slurm-$(id -u).state}"
+MARK="# topolearn: written by .ci/slurm/setup.sh, which rewrites this file and reconfigures its daemons."
+
+write_state() {  # key=value lines, replaced whole
+  printf '%s\n' "$@" >"$state_file.tmp" && mv -f "$state_file.tmp" "$state_file"
+}
+
+ours_conf() {  # the marker line, or the header of the files written before it existed
+  grep -qxF "$MARK" "$conf" 2>/dev/null \
+    || head -n 1 "$conf" 2>/dev/null | grep -q "^# Single-node SLURM on loopback for topolearn's tests"
+}
+
+classify() {  # project | none | foreign <why>
+  if [ -n "${SLURM_CONF:-}" ] && [ "$SLURM_CONF" != "$conf" ]; then
+    echo "foreign SLURM_CONF is set to $SLURM_CONF"
+  elif [ -e "$conf" ]; then
+    if ours_conf; then echo project; else echo "foreign $conf was not written by .ci/slurm/setup.sh"; fi
+  elif pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
+    echo "foreign slurmctld or slurmd runs without $conf"
+  else
+    echo none
+  fi
+}
+
+skip() {  # the one line saying why; the SLURM tests skip with it
+  local why="SLURM configured outside topolearn, left as it is: $*"
+  write_state status=skip "reason=$why"
+  echo "setup.sh: SLURM tests skipped: $why"
+  exit 0
+}
+
+use_foreign() {  # $1: why the cluster is not this script's. Reads only; never starts anything.
+  local out part probe
+  command -v sinfo >/dev/null && command -v srun >/dev/null || skip "$1; sinfo or srun not found"
+  out="$(timeout 20 sinfo -h -o '%P|%a|%T' 2>&1)" || skip "$1; sinfo does not answer: $(head -n 1 <<<"$out")"
+  # an up partition with an idle or mixed node, the default one (marked *) first
+  part="$(awk -F'|' '$2 == "up" && ($3 == "idle" || $3 == "mixed") {
+            if ($1 ~ /[*]$/) { if (!d) d = $1 } else if (!o) o = $1 }
+          END { p = d ? d : o; sub(/[*]$/, "", p); print p }' <<<"$out")"
+  [ -n "$part" ] || skip "$1; no up partition has an idle or mixed node"
+  probe="$(mktemp -d)"; touch "$probe/seen"
+  if ! out="$(timeout 60 srun --quiet -p "$part" -N 1 -n 1 -t 1 -J topolearn-probe \
+                test -f "$probe/seen" -a -d "$repo" 2>&1)"; then
+    rm -rf "$probe"
+    skip "$1; a one-task job on partition $part did not run within 60 s or did not see $probe and $repo" \
+         "(the tests need both shared)${out:+: $(head -n 1 <<<"$out")}"
+  fi
+  rm -rf "$probe"
+  write_state status=ready cluster=foreign "partition=$part"
+  echo "setup.sh: SLURM ready (configured outside topolearn, left as it is: $1; partition $part)"
+  exit 0
+}
+
+kind="$(classify)"
+[ "${1:-}" = "--check" ] && { echo "$kind"; exit 0; }
+case "$kind" in foreign*) use_foreign "${kind#foreign }" ;; esac
 
 # 1. packages
 pkgs=(munge slurmctld slurmd slurm-client)
@@ -23,12 +92,17 @@ running() {  # pidfile -> is that process alive?
   [ -s "$1" ] && $SUDO kill -0 "$(cat "$1")" 2>/dev/null
 }
 
-# 2. munge (runs as user munge; the key must belong to it)
-if [ ! -s /etc/munge/munge.key ]; then
-  $SUDO mungekey --create --keyfile=/etc/munge/munge.key
+# 2. munge (runs as user munge; the key must belong to it). A key this script did not create (the
+#    package's, an admin's) is used as it is.
+key_hash() { $SUDO sha256sum <"$key" | cut -d ' ' -f 1; }
+if [ ! -e "$key" ]; then
+  $SUDO mungekey --create --keyfile="$key"
+  key_hash | $SUDO tee "$key_record" >/dev/null
 fi
-$SUDO chown munge:munge /etc/munge/munge.key
-$SUDO chmod 600 /etc/munge/munge.key
+if [ -s "$key_record" ] && [ "$(key_hash)" = "$($SUDO cat "$key_record")" ]; then
+  $SUDO chown munge:munge "$key"
+  $SUDO chmod 600 "$key"
+fi
 $SUDO install -d -o munge -g munge -m 0755 /run/munge
 $SUDO install -d -o munge -g munge -m 0700 /var/log/munge /var/lib/munge
 if ! running /run/munge/munged.pid; then
@@ -44,7 +118,7 @@ mem="$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)"
 new="$(sed -e "s/@HOST@/$host/g" -e "s/@CPUS@/$cpus/g" -e "s/@MEM@/$mem/g" "$here/slurm.conf.in")"
 changed=0
 if [ ! -f "$conf" ] || [ "$(cat "$conf")" != "$new" ]; then
-  $SUDO install -d /etc/slurm
+  $SUDO install -d "$(dirname "$conf")"
   printf '%s\n' "$new" | $SUDO tee "$conf" >/dev/null
   changed=1
 fi
@@ -65,7 +139,9 @@ state=""
 for i in $(seq 120); do
   state="$(sinfo -h -N -n "$host" -o %T 2>/dev/null || true)"
   case "$state" in
-    idle|mixed|allocated) echo "setup.sh: SLURM ready ($host, $cpus CPUs, ${mem} MB, node $state)"; exit 0 ;;
+    idle|mixed|allocated)
+      write_state status=ready cluster=project "partition=$(sed -n 's/^PartitionName=\([^ ]*\).*/\1/p' "$conf" | head -n 1)"
+      echo "setup.sh: SLURM ready ($host, $cpus CPUs, ${mem} MB, node $state)"; exit 0 ;;
     down*|drain*) [ $((i % 10)) -eq 1 ] && $SUDO scontrol update nodename="$host" state=resume 2>/dev/null || true ;;
   esac
   sleep 0.5

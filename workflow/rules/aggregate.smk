@@ -16,8 +16,10 @@ rule summary:
         curves=[analysis_outputs(r)["curve"] for r in RUN_IDS],
         stability=[packing.stability_path(RESULTS, r) for r in FIGURE_RUNS],
         layers=[analysis_outputs(r)["layers"] for r in RUN_IDS],
+        analyses=[analysis_outputs(r)["mapper"] for r in RUN_IDS],  # each stamp: analysed, or why not
         coords=f"{RESULTS}/inpca/coords.tsv",
         stress=f"{RESULTS}/inpca/stress.tsv",
+        circles=[circle_outputs(c)["runs"] for c in CIRCLE_CELLS],
     output:
         report(
             f"{RESULTS}/summary.tsv",
@@ -64,3 +66,31 @@ rule inpca:
         ENV
     script:
         "../scripts/inpca.py"
+
+
+# Which swept factors move trajectories beyond the seed (docs/inpca.md "Factor separation"): reads the
+# embedding's progress and two snapshots per progress level of each run; pairs are capped per factor.
+rule inpca_factors:
+    input:
+        sweep=f"{RESULTS}/sweep.tsv",
+        coords=f"{RESULTS}/inpca/coords.tsv",
+        stress=f"{RESULTS}/inpca/stress.tsv",
+        stores=[store(r) for r in RUN_IDS],
+    output:
+        factors=report(
+            f"{RESULTS}/inpca/factors.tsv",
+            caption="../report/inpca_factors_table.rst",
+            category="Sweep",
+            labels={"table": "InPCA factor separation"},
+        ),
+        stress_top=f"{RESULTS}/inpca/stress_top.tsv",
+    log:
+        f"{LOGS}/inpca_factors.log",
+    threads: 2
+    resources:
+        mem_mb=3000,  # resampled trajectories beyond 1 GB are memory-mapped
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../scripts/inpca_factors.py"

@@ -35,7 +35,7 @@ checkpoint effective_width_points:
 
 rule train_effective_width:
     input:
-        lambda w: run_dataset_files(derived_source(ew_points_table(), w.run_id)),
+        lambda w: train_data_inputs(derived_source(ew_points_table(), w.run_id)),
     output:
         directory(f"{EW_DIR}/runs/{{run_id}}/snapshots.zarr"),
     params:

@@ -63,6 +63,7 @@ rule plot_sweep:
         summary=f"{RESULTS}/summary.tsv",
         coords=f"{RESULTS}/inpca/coords.tsv",
         stress=f"{RESULTS}/inpca/stress.tsv",
+        factors=f"{RESULTS}/inpca/factors.tsv",
         stores=[store(r) for r in RUN_IDS],
     output:
         for_report(sweep_figures(), category="Sweep"),

@@ -11,7 +11,7 @@ for _members in PACKS:
         name:
             f"train_pack_{packing.group_id(_members)}"
         input:
-            run_dataset_files(_members[0]),
+            train_data_inputs(_members[0]),
         output:
             [directory(store(r)) for r in _members],
         log:
@@ -27,7 +27,7 @@ for _members in PACKS:
 
 rule train:
     input:
-        lambda w: run_dataset_files(w.run_id),
+        lambda w: train_data_inputs(w.run_id),
     output:
         directory(store("{run_id}")),
     log:

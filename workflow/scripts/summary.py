@@ -11,5 +11,10 @@ with logged(snakemake.log[0], "w"):  # noqa: F821
     i = snakemake.input  # noqa: F821
     df = make_summary(i.sweep, i.stores, i.branches, i.events, snakemake.output[0], coords_tsv=i.coords,  # noqa: F821
                       stress_tsv=i.stress, symmetry=i.symmetry, curves=i.curves, stability=i.stability,
-                      layers=i.layers, threads=snakemake.threads)  # noqa: F821
-    print(f"{len(df)} runs, {int(df['diverged'].sum())} diverged, {int(df['empty_graphs'].sum())} with empty graphs")
+                      layers=i.layers, threads=snakemake.threads, analyses=i.analyses,  # noqa: F821
+                      circles=i.circles)
+    not_analysed = df[df["analysis_status"].fillna("ok") != "ok"]
+    print(f"{len(df)} runs, {int(df['diverged'].sum())} diverged, {int(df['empty_graphs'].sum())} with empty graphs, "
+          f"{len(not_analysed)} not analysed")
+    for rid, status, reason in not_analysed[["run_id", "analysis_status", "analysis_reason"]].itertuples(index=False):
+        print(f"  {rid}: {status}: {reason}")

@@ -1,4 +1,5 @@
-"""Command line: `python -m topolearn verify RESULTS` and `python -m topolearn stale --configfile F`.
+"""Command line: `python -m topolearn verify RESULTS`, `python -m topolearn stale --configfile F` and
+`python -m topolearn progress [RESULTS] --configfile F [--watch S]`.
 
 Run from the repository root with workflow/ on the path, e.g.
 `PYTHONPATH=workflow .venv/bin/python -m topolearn verify results`.
@@ -11,7 +12,8 @@ from pathlib import Path
 from .sweep.schema import ConfigError
 from .sweep.config import load_config_file
 from .store.stale import archive_runs, describe_params, stale_runs
-from .store.checks import check_store, check_stores
+from .store.checks import check_store, check_stores, is_results_folder
+from .store.datacheck import verify_data
 
 
 def stores_under(results: Path) -> list[Path]:
@@ -24,6 +26,10 @@ def verify(args) -> int:
     if not results.is_dir():
         print(f"topolearn: {results}: no such results folder", file=sys.stderr)
         return 2
+    if not is_results_folder(results):  # never move stores of a folder topolearn did not write
+        print(f"topolearn: {results}: not a topolearn results folder (no sweep.tsv, no store under runs/ "
+              "written by topolearn); nothing checked", file=sys.stderr)
+        return 2
     stores = stores_under(results)
     if args.report_only:
         bad = [r for r in (check_store(s, deep=not args.quick) for s in stores) if r]
@@ -34,7 +40,10 @@ def verify(args) -> int:
     kind = "sizes" if args.quick else "CRC32 of every file"
     print(f"topolearn: {len(stores)} store(s) checked ({kind}), {len(bad)} damaged"
           + ("" if args.report_only or not bad else "; run snakemake to rebuild them"))
-    return 1 if bad else 0
+    data_lines, n_changed = verify_data(stores)  # training data by content (sha256 recorded in each store)
+    for line in data_lines:
+        print(f"topolearn: {line}")
+    return 1 if bad or n_changed else 0
 
 
 def stale(args) -> int:
@@ -57,6 +66,27 @@ def stale(args) -> int:
     return 0
 
 
+def progress(args) -> int:
+    """Networks of the config's sweep trained and analysed so far (the line the workflow prints)."""
+    from .sweep import packing
+    from .sweep import progress as prog
+
+    try:
+        cfg = load_config_file(args.configfile)
+    except (ConfigError, OSError) as err:
+        print(f"topolearn: invalid config: {err}", file=sys.stderr)
+        return 2
+    if args.watch is not None and not args.watch > 0:
+        print(f"topolearn: --watch {args.watch:g} is invalid; allowed: seconds > 0", file=sys.stderr)
+        return 2
+    fp = packing.fingerprint(packing.analysis_settings(cfg))
+    try:
+        prog.watch(prog.run_files(args.results or cfg["results"], sorted(cfg["points"]), fp), fp, args.watch)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m topolearn", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -69,6 +99,11 @@ def main(argv=None) -> int:
     s.add_argument("--configfile", default="config/config.yaml", help="the config (default: config/config.yaml)")
     s.add_argument("--archive", action="store_true", help="move them and their products to {results}/archive/")
     s.set_defaults(func=stale)
+    p = sub.add_parser("progress", help="networks of the sweep trained and analysed, and the time left")
+    p.add_argument("results", nargs="?", help="the results folder (default: the config's `results`)")
+    p.add_argument("--configfile", default="config/config.yaml", help="the config (default: config/config.yaml)")
+    p.add_argument("--watch", type=float, metavar="S", help="look again every S seconds until all are done")
+    p.set_defaults(func=progress)
     args = ap.parse_args(argv)
     return args.func(args)
 

@@ -2,13 +2,16 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+# The package sits in workflow/, two levels above this file: found from here, not from the main
+# Snakefile, which is the repository's, workflow/Snakefile, or a user's own loading it as a module.
+sys.path.insert(0, str(Path(workflow.current_basedir.get_path_or_uri(secret_free=True)).parents[1]))
 
 # Light modules only (here and in every file under common/): the workflow is parsed before every
 # dry run, job and status check; tests/test_structure.py checks that no heavy library comes along.
 from topolearn.sweep.schema import ConfigError
 from topolearn.sweep.config import check_config_files, validate_config
 from topolearn.sweep.limits import plan_line
+from topolearn.sweep.points import circle_cells
 
 try:
     check_config_files(workflow.configfiles)  # duplicate keys: Snakemake's loader keeps the last
@@ -24,6 +27,8 @@ RESULTS = CFG["results"]
 POINTS = CFG["points"]  # {run_id: normalized point}, in sweep order
 REGISTRY = CFG["registry"]  # the datasets of this config: the built-ins plus its `datasets:`
 RUN_IDS = sorted(POINTS)
+# {cell id: run ids}: the CNN cells whose filters are pooled for the circle of filters (circle.smk)
+CIRCLE_CELLS = circle_cells(POINTS) if CFG["circle"]["enabled"] else {}
 LOGS = f"{RESULTS}/logs"
 ENV = "../../envs/topolearn.yaml"  # conda: paths are relative to the rule's .smk file
 

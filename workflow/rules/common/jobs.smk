@@ -6,7 +6,7 @@ from topolearn.sweep.mapper_settings import mapper_layers
 
 # Settings every run's analysis depends on: the same params for a run's batch job and its own
 # job, so moving from one to the other never counts as a parameter change.
-ANALYSIS_SETTINGS = packing.canonical({"mapper": CFG["mapper"], "branching": CFG["branching"]})
+ANALYSIS_SETTINGS = packing.analysis_settings(CFG)
 FIGURE_SETTINGS = packing.canonical({k: CFG["figures"][k] for k in ("formats", "dpi", "weight_image_epochs", "time_axis")})
 ANALYSIS_FINGERPRINT = packing.fingerprint(ANALYSIS_SETTINGS)
 FIGURE_FINGERPRINT = packing.fingerprint(FIGURE_SETTINGS)
@@ -40,9 +40,11 @@ FIGURE_BATCHES = packing.form_batches([], FIGURE_PENDING, CFG["analysis_batch"])
 
 # A cluster job runs Snakemake again on its node, where the disk has moved on (its pack's stores may
 # be there): it takes its group from the main process's record, never from the disk.
+# Recorded by a run that executes jobs only (startup.smk's _runs_jobs): a dry run writes nothing.
 _JOB = jobgroups.job_groups(sys.argv, ("train_pack_", "analyze_batch_", "plot_runs_"))
 if _JOB is None:
-    jobgroups.save_groups(PACKS + ANALYSIS_BATCHES + FIGURE_BATCHES)
+    if _runs_jobs:
+        jobgroups.save_groups(PACKS + ANALYSIS_BATCHES + FIGURE_BATCHES)
 else:
     PACKS, ANALYSIS_BATCHES, FIGURE_BATCHES = _JOB["train_pack_"], _JOB["analyze_batch_"], _JOB["plot_runs_"]
 

@@ -1,5 +1,5 @@
 # Output paths: where each run's products go, what a job over several runs declares, the end products.
-from topolearn.figures import SWEEP_FIGURES
+from topolearn.figures import CIRCLE_FIGURES, SWEEP_FIGURES
 from topolearn.sweep import packing
 
 
@@ -22,7 +22,7 @@ def analysis_outputs(run_id):
 
 
 def run_figures_dir(run_id):
-    return f"{RESULTS}/figures/runs/{run_id}"
+    return packing.run_product(RESULTS, "figures", run_id)
 
 
 def figure_job_outputs(members):
@@ -55,13 +55,22 @@ def sweep_figures():
     return [f"{RESULTS}/figures/sweep/{n}.{fmt}" for n in SWEEP_FIGURES for fmt in CFG["figures"]["formats"]]
 
 
+def circle_outputs(cell):
+    """A cell's circle-of-filters table, its runs' summary rows and its figures (circle.smk)."""
+    figs = [f"{RESULTS}/figures/circle/{cell}/{name}.{fmt}" for name in CIRCLE_FIGURES
+            for fmt in CFG["figures"]["formats"]]
+    return {"table": f"{RESULTS}/circle/{cell}.tsv", "runs": f"{RESULTS}/circle/{cell}.runs.tsv", "figures": figs}
+
+
 def all_targets():
     """End products: every store (so a lost or quarantined one is rebuilt with everything made from
-    it), the summary, the chosen runs' figures and the sweep figures."""
+    it), the summary, the chosen runs' figures, the sweep figures and the sweep explorer."""
     out = [f"{RESULTS}/sweep.tsv", f"{RESULTS}/summary.tsv"]
     out += [store(r) for r in RUN_IDS]
     out += [run_figures_dir(r) for r in FIGURE_RUNS]
     out += sweep_figures()
+    out += [f"{RESULTS}/explorer.html"]  # explorer.smk
     out += LAYER_SWEEP_FIGURES if TOY_RUNS else []  # layers.smk
     out += effective_width_targets()
+    out += [f for c in CIRCLE_CELLS for f in circle_outputs(c)["figures"]]
     return out

@@ -1,15 +1,20 @@
 """Datasets a user declares in the config (`datasets: {name: {format: idx|npz, path: ...}}`).
 
-Declaring reads only what sizes need (IDX headers, .npy headers inside the .npz, and the labels
-for the number of classes), so validating a config stays cheap; no checksum is required: the
-files' sha256 are recorded in each store instead (`topolearn.data.load.dataset_fingerprint`).
+Declaring checks every file a job will read before any job runs, reading no more than that
+needs: IDX image files by their size against their header (gzip: its trailer), float images in
+full (they must be finite), labels in full (classes), an .npz in full (zip CRCs, finite floats).
+No checksum is required: the files' sha256 are recorded in each store instead
+(`topolearn.data.load.dataset_fingerprint`), and the workflow compares them with the files' own
+before each run (`topolearn.store.datacheck`).
 A config's registry (`declared_registry`) holds the built-ins plus exactly its declared sets, so
 every size check (train_size, probe_size, batch_size, job sizes) uses the real sizes.
 
-Pixels: uint8 -> / 255; float arrays kept as they are (as float32); other dtypes are refused.
-Images are flattened; labels must be integers >= 0 (classes = largest label + 1).
+Pixels: uint8 -> / 255; float32/float64 kept as they are (as float32), finite only; other dtypes
+(float16 included: docs/datasets.md) are refused. Images are flattened; labels must be integers
+>= 0 (classes = largest label + 1), at least two distinct classes in the training split.
 """
 
+import os
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, DatasetSpecError
-from .idx import IDX_NAMES, find_idx, read_idx, read_idx_header
+from .idx import IDX_NAMES, check_idx_complete, find_idx, read_bytes, read_idx
 from .registry import BUILTIN_DATASETS, DATASETS, DatasetInfo, Registry
 
 FORMATS = ("idx", "npz")
+PIXEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64))
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IDX_SPLITS = {"train": IDX_NAMES[:2], "test": IDX_NAMES[2:]}  # (images, labels) of each split
 
@@ -35,7 +41,8 @@ def declared_registry(section: Mapping | None) -> Registry:
         if name in BUILTIN_DATASETS:
             raise DatasetSpecError(f"datasets.{name}: {name!r} is a built-in dataset and cannot be redeclared; "
                                    f"choose another name (built-in: {', '.join(sorted(BUILTIN_DATASETS))})")
-        declared[name] = declared_info(spec["format"], spec["path"], where=f"datasets.{name}")
+        path = os.path.expanduser(spec["path"])  # as `results` and `data_root` are
+        declared[name] = declared_info(spec["format"], path, where=f"datasets.{name}")
     return DATASETS.extended(declared)
 
 
@@ -48,6 +55,10 @@ def declared_info(fmt: str, path, where: str) -> DatasetInfo:
     if shape_train != shape_test:
         raise DatasetSpecError(f"{where}: training samples have shape {shape_train}, test samples "
                                f"{shape_test}; both splits need the same sample shape")
+    present = np.unique(y_train)
+    if len(present) < 2:  # accuracy 1.0 by construction and a degenerate InPCA: nothing to learn
+        raise DatasetSpecError(f"{where}: the training labels hold only class {present.tolist()}; a "
+                               f"classifier needs at least 2 classes")
     n_classes = int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1
     return DatasetInfo(n_train, n_test, shape_train, n_classes, format=fmt, path=str(path))
 
@@ -63,19 +74,32 @@ def idx_file(folder: Path, name: str, where: str) -> Path:
     return path
 
 
+def _check_unambiguous(folder: Path, name: str) -> None:
+    """Refuse `name.gz` beside a different uncompressed `name`: the loader would take the .gz silently."""
+    gz, raw = folder / f"{name}.gz", folder / name
+    if gz.is_file() and raw.is_file() and read_bytes(gz)[1] != read_bytes(raw)[1]:
+        raise DatasetSpecError(f"{folder}: both {gz.name} and {raw.name} exist and hold different data; "
+                               f"ambiguous: keep one of them")
+
+
 def _idx_layout(folder: Path, where: str):
     if not folder.is_dir():
-        raise DatasetSpecError(f"{where}.path: {str(folder)!r} is not a folder; an idx dataset's path is the "
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise DatasetSpecError(f"{where}.path: {str(folder)!r} {what}; an idx dataset's path is the "
                                f"folder holding its four IDX files")
     out = []
     for images, labels in IDX_SPLITS.values():
         img_path, lab_path = idx_file(folder, images, where), idx_file(folder, labels, where)
         try:
-            dtype, dims = read_idx_header(img_path)
+            for name in (images, labels):
+                _check_unambiguous(folder, name)
+            dtype, dims = check_idx_complete(img_path)  # a half-copied file is refused here, not in a job
+            _check_pixels(dtype, img_path)
+            if dtype.kind == "f":
+                _check_finite(read_idx(img_path), str(img_path), "images")
             y = read_idx(lab_path)  # the labels: small, and needed for the number of classes
         except DataError as err:  # a damaged file is a bad declaration: refused with the config
             raise DatasetSpecError(str(err)) from None
-        _check_pixels(dtype, img_path)
         out.append(_split_layout(dims, y, img_path, lab_path))
     return out
 
@@ -94,24 +118,41 @@ def _npz_header(zf: zipfile.ZipFile, key: str, path: Path) -> tuple[np.dtype, tu
                                f"it has {', '.join(n.removesuffix('.npy') for n in zf.namelist())})") from None
     except ValueError as exc:
         raise DatasetSpecError(f"{path}: array {key!r} is not a plain numpy array ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DatasetSpecError(f"{path}: array {key!r} is unreadable ({exc})") from None
+    if dtype.hasobject:  # np.load refuses pickles (they can run code): say so before anything loads
+        raise DatasetSpecError(f"{path}: array {key!r} holds pickled Python objects (dtype {dtype}); save "
+                               f"plain numeric arrays (np.asarray(a, dtype=np.int64) for labels)")
     return dtype, shape
+
+
+def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array read in full: a cut or altered .npz fails its zip CRC here, before any job."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in NPZ_KEYS}
+    except (ValueError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DatasetSpecError(f"{path}: not a readable .npz file ({exc})") from None
 
 
 def _npz_layout(path: Path, where: str):
     if not path.is_file():
-        raise DatasetSpecError(f"{where}.path: {str(path)!r} is not a file; an npz dataset's path is its .npz file")
+        what = "does not exist" if not path.exists() else "is not a file"
+        raise DatasetSpecError(f"{where}.path: {str(path)!r} {what}; an npz dataset's path is its .npz file")
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise DatasetSpecError(f"{path}: not a readable .npz file ({exc})") from None
     with zf:
         headers = {k: _npz_header(zf, k, path) for k in NPZ_KEYS}
+    for split in ("train", "test"):
+        _check_pixels(headers[f"x_{split}"][0], f"{path}: x_{split}")
+    arrays = _npz_arrays(path)
     out = []
-    with np.load(path, allow_pickle=False) as npz:
-        for split in ("train", "test"):
-            dtype, dims = headers[f"x_{split}"]
-            _check_pixels(dtype, f"{path}: x_{split}")
-            out.append(_split_layout(dims, npz[f"y_{split}"], f"{path}: x_{split}", f"{path}: y_{split}"))
+    for split in ("train", "test"):
+        _check_finite(arrays[f"x_{split}"], str(path), f"x_{split}")
+        out.append(_split_layout(headers[f"x_{split}"][1], arrays[f"y_{split}"], f"{path}: x_{split}",
+                                 f"{path}: y_{split}"))
     return out
 
 
@@ -119,9 +160,20 @@ def _npz_layout(path: Path, where: str):
 
 
 def _check_pixels(dtype: np.dtype, where) -> None:
-    if dtype != np.uint8 and dtype.kind != "f":
+    if dtype.newbyteorder("=") not in PIXEL_DTYPES:
         raise DatasetSpecError(f"{where}: pixels of type {dtype.name} are not supported; use uint8 "
-                               f"(scaled by 1/255) or floats (used as they are)")
+                               f"(scaled by 1/255) or float32/float64 (used as they are)")
+
+
+def _check_finite(X: np.ndarray, path: str, array: str) -> None:
+    """Refuse NaN and inf in float features: the network would 'diverge' at step 0."""
+    if X.dtype.kind != "f":
+        return
+    n_nan = int(np.isnan(X).sum())
+    n_inf = int(np.isinf(X).sum())
+    if n_nan or n_inf:
+        raise DatasetSpecError(f"{path}: {array} holds {n_nan} NaN and {n_inf} inf value(s); own data must be "
+                               f"finite: replace or drop those samples")
 
 
 def _split_layout(dims, y: np.ndarray, x_where, y_where) -> tuple[int, tuple[int, ...], np.ndarray]:

@@ -82,3 +82,23 @@ def read_idx_header(path) -> tuple[np.dtype, tuple[int, ...]]:
         raise DataError(f"{path}: unreadable ({exc})") from None
     dtype, dims, _ = _header(head, str(path))
     return dtype, dims
+
+
+def check_idx_complete(path) -> tuple[np.dtype, tuple[int, ...]]:
+    """(dtype, dims) of an IDX file whose size agrees with its header, without reading the values:
+    an uncompressed file by its size, a gzipped one by the uncompressed size in its trailer (ISIZE,
+    modulo 2**32). On any disagreement (a half-copied file, a cut gzip stream) the full read names
+    the fault; it also settles the rare gzip file of several members, whose trailer holds only the
+    last member's size."""
+    dtype, dims = read_idx_header(path)
+    expected = 4 + 4 * len(dims) + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    try:
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == GZIP_MAGIC
+            fh.seek(-4 if gz else 0, 2)
+            size = int.from_bytes(fh.read(4), "little") if gz else fh.tell()
+    except OSError as exc:
+        raise DataError(f"{path}: unreadable ({exc})") from None
+    if size != (expected % 2**32 if gz else expected):
+        read_idx(path)  # raises with the precise fault
+    return dtype, dims

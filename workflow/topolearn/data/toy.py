@@ -112,28 +112,43 @@ def load_toy_point(point: dict):
 # ---------------------------------------------------------------- point fields
 
 
+def toy_fields_of(dataset) -> list[str]:
+    """The toy fields `dataset` uses: none off toy data, `turns` on spirals only, `grid_size` on 2-D
+    data only (the grid is recorded for 2-D inputs)."""
+    if not is_toy(dataset):
+        return []
+    return [f for f in TOY_FIELDS if (f not in SPIRAL_ONLY or dataset == "spirals")
+            and (f != "grid_size" or TOY_DATASETS[dataset] == 2)]
+
+
 def normalize_toy_fields(p: dict) -> None:
     """In place: defaults for toy datasets, None where a field does not apply (so ids do not split)."""
-    toy = is_toy(p["dataset"])
+    used = toy_fields_of(p["dataset"])
     for field, default in TOY_FIELDS.items():
-        applies = toy and (field not in SPIRAL_ONLY or p["dataset"] == "spirals")
-        if not applies:
+        if field not in used:
             p[field] = None
         elif p.get(field) is None:
             p[field] = default
-    if toy and TOY_DATASETS[p["dataset"]] != 2:
-        p["grid_size"] = None  # the grid is recorded for 2-D inputs only
 
 
 def check_toy_fields(raw: dict, where: str, default_dataset: str) -> None:
-    """Refuse toy-only fields set (not null) on a point whose dataset is not a toy dataset."""
+    """Refuse a toy field set (not null) on a point whose dataset does not use it, and a `repr_size`
+    beyond the training points (the default 500 is capped at them instead: it was not asked for)."""
     dataset = raw.get("dataset", default_dataset)
-    if is_toy(dataset):
-        return
+    used = toy_fields_of(dataset)
     for field in TOY_FIELDS:
-        if raw.get(field) is not None:
+        if raw.get(field) is None or field in used:
+            continue
+        if not is_toy(dataset):
             raise ValueError(f"{where}.{field}: {raw[field]!r} is invalid for dataset {dataset}; "
                              f"{field} applies only to the toy datasets ({', '.join(TOY_DATASETS)})")
+        raise ValueError(f"{where}.{field}: {raw[field]!r} is invalid for dataset {dataset}; "
+                         f"{dataset} uses {', '.join(used)}")
+    n_train = raw.get("train_size") or raw.get("n_samples") or TOY_FIELDS["n_samples"]
+    repr_size = raw.get("repr_size")
+    if used and isinstance(repr_size, int | float) and isinstance(n_train, int | float) and repr_size > n_train:
+        raise ValueError(f"{where}.repr_size: {repr_size!r} is invalid; more than the {n_train} training points "
+                         f"of this point (allowed: 1..{n_train})")
 
 
 def repr_bytes(p: dict, n_classes: int = 2) -> int:

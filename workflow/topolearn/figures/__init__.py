@@ -12,7 +12,8 @@ RUN_FIGURES = ("learning_curves", "weight_norms", "learning_surfaces", "weight_i
                "weight_images_pc1", "mapper_graphs", "stability_scan")
 SWEEP_FIGURES = ("branches_vs_params", "branch_vs_jump", "accuracy_vs_branches", "counts_vs_baselines",
                  "accuracy_curves", "inpca",
-                 "inpca_factors", "inpca_spectrum", "inpca_progress")
+                 "inpca_factors", "inpca_spectrum", "inpca_progress", "inpca_separation")
+CIRCLE_FIGURES = ("circle_lifetimes", "circle_cloud")  # per cell of CNN runs (figures.circle)
 
 _HEAVY = {
     "batch": ("plot_run", "plot_runs"),
@@ -27,4 +28,4 @@ _HEAVY = {
 # The workflow imports this package while planning (the names above): matplotlib only on first use.
 __getattr__ = lazy_exports(__name__, _HEAVY)
 
-__all__ = ["RUN_FIGURES", "SWEEP_FIGURES", *(name for names in _HEAVY.values() for name in names)]
+__all__ = ["RUN_FIGURES", "SWEEP_FIGURES", "CIRCLE_FIGURES", *(name for names in _HEAVY.values() for name in names)]

@@ -1,17 +1,22 @@
 """Per-run figures of a batch of runs, in parallel over the job's threads: each run's figures, its
-learning graphs as pictures and offline pages, and the stability scan of its branch counts."""
+learning graphs as pictures and offline pages, and the stability scan of its branch counts.
+
+A run whose analysis was not done (its stamp's status: diverged, degenerate, failed) gets its
+learning curves and weight norms where it recorded snapshots, a note figure in place of every
+other figure, an empty stability table and no learning-graph pages: it never fails its batch."""
 
 from pathlib import Path
 
-from ..analysis.batch import write_stamp
+from ..analysis.batch import analysis_status, write_stamp
 from ..data.toy import TOY_DATASETS
 from ..inpca.progress import epoch_to_progress, read_coords
 from ..learning_graphs.mapper import mapper_layer
-from ..learning_graphs.stability import run_scan
+from ..learning_graphs.stability import SCAN_COLUMNS, run_scan
 from ..store.checks import root_attrs
 from ..sweep.mapper_settings import mapper_layers, mapper_params, scan_grid
 from ..sweep.packing import STAMP
 from ..utils.parallel import run_parallel
+from ..utils.tables import write_tsv
 from .graphs import write_png
 from .layers import run_layer_figures
 from .runs import render_run_figures
@@ -33,6 +38,9 @@ def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     point = _point(store)
+    status, reason = analysis_status(mdir)
+    if status not in (None, "ok"):
+        return _plot_not_analysed(store, curve, stability, outdir, settings, f"{status}: {reason}", progress)
     layers = mapper_layers(analysis, point)
     jsons = [Path(mdir) / f"{layer}.json" for layer in layers]
     run_scan(store, layers, {layer: mapper_params(analysis, point, layer) for layer in layers}, stability,
@@ -48,6 +56,17 @@ def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
         write_png(doc, outdir / f"learning_graph_{layer}.png", f"run {doc['run_id']} {layer}", progress=progress)
     write_stamp(outdir / STAMP, settings)
     return f"{rid}: {len(paths)} figure file(s), {len(layers)} learning graph page(s)"
+
+
+def _plot_not_analysed(store, curve, stability, outdir: Path, settings: dict, why: str, progress) -> str:
+    import pandas as pd
+
+    rid = Path(store).parent.name
+    write_tsv(pd.DataFrame(columns=SCAN_COLUMNS), stability)  # nothing to scan: an empty table, as declared
+    paths = render_run_figures(store, curve, [], outdir, settings["formats"], settings["dpi"],
+                               settings["weight_image_epochs"], progress=progress, not_analysed=why)
+    write_stamp(outdir / STAMP, settings)
+    return f"{rid}: not analysed ({why}): {len(paths)} figure file(s), notes in place of the analysis' figures"
 
 
 def plot_runs(stores, mappers, curves, stabilities, outdirs, settings: dict, analysis: dict, threads: int = 1,

@@ -1,7 +1,9 @@
 """InPCA sweep figures: trajectories and landmarks (`inpca`), the embedding coloured by each swept
 factor (`inpca_factors`), the spectrum and explained stress (`inpca_spectrum`), and weights against
 predictions (`inpca_progress`: first splits of the learning graphs in progress units, accuracy
-against `figures.time_axis`). Every figure reads results/inpca/{coords,stress}.tsv and summary.tsv.
+against `figures.time_axis`), and which swept factors move trajectories beyond the seed
+(`inpca_separation`, from inpca/factors.tsv). Every other figure reads results/inpca/{coords,stress}.tsv
+and summary.tsv.
 """
 
 import numpy as np
@@ -217,9 +219,41 @@ def _first_splits(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index", columns=["hidden", "output"])
 
 
-def inpca_figures(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame, time_axis: str = "epoch") -> dict:
-    """{figure name: draw()} of the InPCA sweep figures, for theme.render_all."""
+def plot_inpca_separation(factors: pd.DataFrame | None):
+    """Per swept factor (and probe group): between-level over between-seed trajectory distance at
+    matched progress, with its bootstrap interval over seeds, on a log axis with a line at 1."""
+    fig = theme.new_figure(theme.PANEL + 1.6, theme.PANEL)
+    ax = fig.add_subplot()
+    d = factors.dropna(subset=["ratio"]) if factors is not None and len(factors) else pd.DataFrame()
+    d = d[d["ratio"] > 0] if len(d) else d
+    if d.empty:
+        theme.note(ax, "no factor separation table" if factors is None else
+                   "no ratio: no factor varies alone\nwith more than one seed per level")
+        return fig
+    groups = list(dict.fromkeys(d["group"]))
+    label = (lambda r: r["factor"]) if len(groups) == 1 else (lambda r: f"{r['factor']} ({r['group']})")
+    y = np.arange(len(d))[::-1]
+    colors = theme.palette(max(len(groups), 1))
+    for yi, (_, r) in zip(y, d.iterrows()):
+        c = colors[groups.index(r["group"])]
+        lo, hi = r["ci_low"], r["ci_high"]
+        if np.isfinite(lo) and np.isfinite(hi) and lo > 0:
+            ax.plot([lo, hi], [yi, yi], "-", color=c, lw=1.5)
+        ax.plot(r["ratio"], yi, "o", color=c, ms=5)
+    ax.axvline(1, color="0.5", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_yticks(y, [f"{label(r)}: {int(r['n_levels'])} levels" for _, r in d.iterrows()], fontsize=7)
+    ax.set(xlabel="between-level / between-seed distance (matched progress)", ylim=(-0.7, len(d) - 0.3))
+    ax.set_title("which factors move trajectories (95 % bootstrap over seeds)", fontsize=9, loc="left")
+    return fig
+
+
+def inpca_figures(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame, time_axis: str = "epoch",
+                  factors: pd.DataFrame | None = None) -> dict:
+    """{figure name: draw()} of the InPCA sweep figures, for theme.render_all (`factors`:
+    inpca/factors.tsv; None: the separation figure says it is missing)."""
     return {"inpca": lambda: plot_inpca(coords, stress, summary),
             "inpca_factors": lambda: plot_inpca_factors(coords, stress, summary),
             "inpca_spectrum": lambda: plot_inpca_spectrum(stress),
-            "inpca_progress": lambda: plot_inpca_progress(coords, summary, time_axis)}
+            "inpca_progress": lambda: plot_inpca_progress(coords, summary, time_axis),
+            "inpca_separation": lambda: plot_inpca_separation(factors)}

@@ -216,7 +216,7 @@ def animate_training(L: dict, path, dpi: int = 80, max_frames: int = TRAINING_FR
 
 def run_layer_figures(store_path, outdir, formats=("png",), dpi: int = 120) -> list[Path]:
     """Every per-run layer figure of a toy run into `outdir`; [] for runs without representations."""
-    if "repr" not in open_store(store_path, verify=False):
+    if "repr" not in open_store(store_path, deep=False):
         return []
     L = load_layers(store_path)
     outdir = Path(outdir)

@@ -1,8 +1,11 @@
 """Per-run figures: learning curves, weight norms (paper Fig. 8), learning surfaces (Fig. 6),
-first-layer weight images (Fig. 7) and the Mapper learning graphs of every layer.
+first-layer weight images (Fig. 7; a CNN: its first conv layer's filters) and the Mapper learning
+graphs of every layer.
 
 Every plot function takes a loaded `Run` and returns a figure of fixed size; bad input (a diverged
-run, an empty graph, a layer that is not an image) gives a panel with a note, never an exception.
+run, an empty graph, a layer that is not an image) gives a panel with a note, never an exception. A
+run that was not analysed (`not_analysed`) gets only what its store shows (learning curves, weight
+norms) and a note figure for the rest.
 Learning curves, weight norms and learning graphs are drawn against the run's time axis: epochs, or
 its InPCA progress when the run is loaded with one (`figures.time_axis: progress`, timeaxis.py).
 """
@@ -41,6 +44,10 @@ class Run:
     diverged_epoch: float | None = None
     events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["layer", "epoch"]))
     progress: Callable | None = None  # epochs -> InPCA progress (inpca_progress.epoch_to_progress)
+    # a CNN's first conv layer: (snapshot, filter, k * (in_channels k)), each filter's kernels side by
+    # side as one k x (in_channels k) image (filter_images), or None
+    filters: np.ndarray | None = None
+    filter_shape: tuple | None = None  # (k, in_channels k): one filter's image
 
     @property
     def epochs(self) -> np.ndarray:
@@ -60,16 +67,27 @@ def load_run(store_path, branching_tsv=None, progress=None) -> Run:
     attrs = dict(root.attrs)
     metrics = read_metrics(root)
     weights = [read_weights(root, i) for i in range(layer_count(root))]
+    filters, filter_shape = filter_images(read_weights(root, "conv0"), root["weights/conv0"].attrs["kernel_shape"]) \
+        if "conv0" in root["weights"] else (None, None)
     bad = ~np.isfinite(metrics[["train_loss", "test_loss"]].to_numpy(float)).all(axis=1)
     diverged = bool(attrs.get("diverged")) or bool(bad.any())
     div_epoch = None
-    if diverged:  # the attr's step if recorded, else the first non-finite loss, else the end
+    if diverged and len(metrics):  # the attr's step if recorded, else the first non-finite loss, else the end
         step = attrs.get("diverged_at_step")
         at = (metrics["step"] >= step).to_numpy() if step is not None else bad
         div_epoch = float(metrics["epoch"].to_numpy()[at][0] if at.any() else metrics["epoch"].iloc[-1])
     return Run(run_id=str(attrs.get("run_id", Path(store_path).parent.name)), params=attrs.get("params", {}),
                metrics=metrics, weights=weights, diverged=diverged, diverged_epoch=div_epoch,
-               events=read_branching_events(branching_tsv), progress=progress)
+               events=read_branching_events(branching_tsv), progress=progress, filters=filters,
+               filter_shape=filter_shape)
+
+
+def filter_images(w: np.ndarray, kernel_shape) -> tuple[np.ndarray, tuple[int, int]]:
+    """(snapshot, filter, in_channels k k) in torch's order -> (snapshot, filter, k (in_channels k)),
+    each filter one image (its input channels' kernels side by side), and that image's shape."""
+    _, c, kh, kw = (int(v) for v in kernel_shape)
+    s, f, _ = w.shape
+    return w.reshape(s, f, c, kh, kw).transpose(0, 1, 3, 2, 4).reshape(s, f, kh * c * kw), (kh, c * kw)
 
 
 def read_branching_events(path) -> pd.DataFrame:
@@ -250,13 +268,21 @@ def _subsample(n: int, cap: int) -> np.ndarray:
 
 
 def image_shape(run: Run, registry=DATASETS):
-    """The input image shape of layer 0, or None when its inputs are not the dataset's pixels
-    (`registry`: the datasets known; the built-ins unless a config's registry is given)."""
+    """The input image shape of layer 0 (a CNN: of its first conv layer's filters, (k, in_channels k)),
+    or None when its inputs are not the dataset's pixels (`registry`: the datasets known; the
+    built-ins unless a config's registry is given)."""
+    if run.filters is not None:
+        return run.filter_shape
     info = registry.get(run.params.get("dataset"))
-    if info is None or run.weights[0].shape[2] != info.n_features:
-        return None
+    if info is None or run.weights[0].shape[2] != info.n_features or run.params.get("arch") == "cnn":
+        return None  # a CNN's layer0 sees conv features, not pixels
     # flat declared data and 2-D/3-D toy points are no images
     return info.image_shape if len(info.image_shape) == 2 and min(info.image_shape) > 1 else None
+
+
+def image_weights(run: Run) -> tuple[np.ndarray, str]:
+    """The layer drawn as images: a CNN's first conv layer, else layer 0; and its unit's name."""
+    return (run.filters, "conv0 filter") if run.filters is not None else (run.weights[0], "first-layer neuron")
 
 
 def snapshot_at_epochs(epochs: np.ndarray, wanted, ok: np.ndarray) -> list[int]:
@@ -272,7 +298,7 @@ def snapshot_at_epochs(epochs: np.ndarray, wanted, ok: np.ndarray) -> list[int]:
 
 def pc1_order(run: Run):
     """Layer-0 neurons ordered along PC1 at the last finite snapshot, with their PC1 scores."""
-    scores, _, ok = layer_pca(run.weights[0], k=1)
+    scores, _, ok = layer_pca(image_weights(run)[0], k=1)
     if scores is None:
         return None, None, ok
     last = scores[-1, :, 0]
@@ -308,16 +334,17 @@ def plot_weight_images(run: Run, epochs=()):
     """Rows: chosen epochs; columns: neurons picked evenly along PC1. Each row is scaled by its own
     max |weight| (early weights are ~1e-6), given in the row label."""
     shape = image_shape(run)
+    w0, unit = image_weights(run)
     order, _, ok = pc1_order(run)
     snaps = snapshot_at_epochs(run.epochs, list(epochs), ok) if shape else []
-    n_neurons = run.weights[0].shape[1]
+    n_neurons = w0.shape[1]
     cols = min(MAX_IMAGE_NEURONS, n_neurons)
     rows = max(len(snaps), 1)
     fig = theme.new_figure(0.7 * cols + 2.4, 0.7 * rows + 1.0)
     if not snaps:
         return _no_images(fig, run, shape)
     neurons = order[np.linspace(0, n_neurons - 1, cols).round().astype(int)]
-    imgs = run.weights[0][np.ix_(snaps, neurons)].astype(np.float64)  # (rows, cols, pixels)
+    imgs = w0[np.ix_(snaps, neurons)].astype(np.float64)  # (rows, cols, pixels)
     row_max = np.abs(imgs).max(axis=(1, 2))
     imgs /= np.where(row_max > 0, row_max, 1.0)[:, None, None]
     ax = fig.add_subplot()
@@ -327,18 +354,20 @@ def plot_weight_images(run: Run, epochs=()):
     ax.set_yticks(np.arange(rows) * (h + 1) + (h - 1) / 2,
                   [f"epoch {run.epochs[s]:.1f}\n(max {m:.1e})" for s, m in zip(snaps, row_max)], fontsize=7)
     ax.tick_params(length=0)
-    ax.set_xlabel("first-layer neuron (ordered along PC1)")
+    ax.set_xlabel(f"{unit} (ordered along PC1)")
     cb = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.01)
     cb.set_label("weight / row's max |weight|")
-    fig.suptitle(f"First-layer weights as images over training, run {run.run_id}", fontsize=9)
+    what = "First conv layer's filters" if run.filters is not None else "First-layer weights"
+    fig.suptitle(f"{what} as images over training, run {run.run_id}", fontsize=9)
     return fig
 
 
 def plot_weight_images_pc1(run: Run):
     """Neurons at the last finite snapshot, ordered by PC1 score (row-major), one color scale."""
     shape = image_shape(run)
+    w0, unit = image_weights(run)
     order, scores, ok = pc1_order(run)
-    n = min(MAX_PC1_NEURONS, run.weights[0].shape[1])
+    n = min(MAX_PC1_NEURONS, w0.shape[1])
     cols = min(10, n)
     rows = math.ceil(n / cols)
     fig = theme.new_figure(0.7 * cols + 1.6, 0.7 * rows + 1.4)
@@ -347,7 +376,7 @@ def plot_weight_images_pc1(run: Run):
     pick = np.linspace(0, len(order) - 1, n).round().astype(int)
     last = int(np.flatnonzero(ok)[-1])
     imgs = np.full((rows * cols, shape[0] * shape[1]), np.nan)
-    imgs[:n] = run.weights[0][last, order[pick]]
+    imgs[:n] = w0[last, order[pick]]
     vmax = float(np.nanmax(np.abs(imgs))) or 1.0
     ax = fig.add_subplot()
     h, w = shape
@@ -363,7 +392,7 @@ def plot_weight_images_pc1(run: Run):
                   f"{scores[pick][-1]:.2g})")
     cb = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.01)
     cb.set_label("weight")
-    fig.suptitle(f"First-layer neurons at epoch {run.epochs[last]:.1f} ordered along the surface "
+    fig.suptitle(f"{unit[0].upper() + unit[1:]}s at epoch {run.epochs[last]:.1f} ordered along the surface "
                  f"direction (PC1), run {run.run_id}", fontsize=9)
     return fig
 
@@ -460,12 +489,27 @@ def plot_stability_scan(run: Run, stability_tsv=None):
 # ---------------------------------------------------------------- the rule's entry point
 
 
+def plot_note(run: Run, name: str, why: str):
+    """A figure that could not be drawn: its name, the run and the reason, in place of the figure."""
+    fig = theme.new_figure(2 * theme.PANEL + 0.8, theme.PANEL * 0.6)
+    theme.note(fig.add_subplot(), f"{name.replace('_', ' ')} of run {run.run_id}: not drawn\n{why}")
+    return fig
+
+
 def render_run_figures(store, branching_tsv, mapper_jsons, outdir, formats=("png", "svg"), dpi=120,
-                       image_epochs=(), stability_tsv=None, progress=None) -> list[Path]:
+                       image_epochs=(), stability_tsv=None, progress=None, not_analysed: str | None = None) -> list[Path]:
     """Every per-run figure as `outdir/{name}.{fmt}` (names in RUN_FIGURES); stability_tsv:
     results/stability/{run_id}.tsv (stability.run_scan), or None for a note; progress: the run's
-    epochs -> InPCA progress (figures.time_axis: progress), or None to draw against epochs."""
+    epochs -> InPCA progress (figures.time_axis: progress), or None to draw against epochs;
+    not_analysed: why the run's analysis was not done ("diverged: ..."), or None."""
     run = load_run(store, branching_tsv, progress)
+    if not_analysed is not None:
+        from_store = ("learning_curves", "weight_norms") if len(run.metrics) else ()
+        why = f"run not analysed: {not_analysed}" if len(run.metrics) else "no snapshot recorded: " + not_analysed
+        figs = {name: (lambda n=name: plot_note(run, n, why)) for name in RUN_FIGURES if name not in from_store}
+        figs.update({"learning_curves": lambda: plot_learning_curves(run),
+                     "weight_norms": lambda: plot_weight_norms(run)} if from_store else {})
+        return theme.render_all(figs, RUN_FIGURES, outdir, formats, dpi)
     figs = {
         "learning_curves": lambda: plot_learning_curves(run),
         "weight_norms": lambda: plot_weight_norms(run),

@@ -194,15 +194,16 @@ def _accuracy_curve(store) -> dict:
 
 
 def render_sweep_figures(summary_tsv, coords_tsv, stress_tsv, stores, outdir, formats=("png", "svg"),
-                         dpi=120, time_axis="epoch") -> list[Path]:
+                         dpi=120, time_axis="epoch", factors_tsv=None) -> list[Path]:
     summary = read_summary(summary_tsv)
     coords, stress = read_tsv(coords_tsv, dtype={"run_id": str}), read_tsv(stress_tsv)
+    factors = read_tsv(factors_tsv) if factors_tsv else None  # inpca/factors.tsv
     figs = {
         "branches_vs_params": lambda: plot_branches_vs_params(summary),
         "branch_vs_jump": lambda: plot_branch_vs_jump(summary),
         "accuracy_vs_branches": lambda: plot_accuracy_vs_branches(summary),
         "counts_vs_baselines": lambda: plot_counts_vs_baselines(summary),
         "accuracy_curves": lambda: plot_accuracy_curves(summary, stores),
-        **inpca_figures(coords, stress, summary, time_axis),
+        **inpca_figures(coords, stress, summary, time_axis, factors),
     }
     return theme.render_all(figs, SWEEP_FIGURES, outdir, formats, dpi)

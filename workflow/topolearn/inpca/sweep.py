@@ -2,8 +2,9 @@
 on-disk cache that makes adding runs cheap, and the tables results/inpca/{coords,stress}.tsv.
 
 Contracts (docs/inpca.md): a group holds the runs sharing dataset, probe size and probe labels (never
-mixed); checkpoints with non-finite predictions are left out with a note; a group of fewer than 2
-checkpoints gives no rows and a message. Up to `exact_max` checkpoints a group is embedded exactly
+mixed); checkpoints with non-finite predictions are left out with a note, and so are whole runs
+without a snapshot or diverged beyond topolearn.store.health's bound (their predictions are one-hot
+noise); a group of fewer than 2 checkpoints gives no rows and a message. Up to `exact_max` checkpoints a group is embedded exactly
 (its distance matrix cached as zarr, rows keyed by run id + store CRC, so only new runs' rows are
 computed); beyond, `landmarks` landmark checkpoints spread over all trajectories (plus ignorance and
 truth) define the embedding and every checkpoint is placed out of sample; added runs are placed into
@@ -23,6 +24,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..store.health import assess
 from ..store.snapshots import open_checked
 from ..utils.tables import write_tsv
 from .embedding import (PROGRESS, bhattacharyya, fit_landmarks, geodesic_progress, inpca, landmarks, place,
@@ -46,6 +48,7 @@ class Run:
     n_classes: int
     n_snapshots: int
     load: Callable
+    health: tuple = ("ok", "")  # topolearn.store.health.assess of its metrics: (status, reason)
 
     @property
     def group_key(self) -> tuple:
@@ -66,8 +69,22 @@ def store_run(path) -> Run:
                           for k in ("step", "epoch", "test_acc")})
         return probs, m
 
+    losses = pd.DataFrame({k: root[k][:] for k in ("train_loss", "test_loss")})
     return Run(rid, f"{rid}-{crc:08x}", str(attrs.get("params", {}).get("dataset", "?")), root["probe_labels"][:],
-               root["probs"].shape[2], root["probs"].shape[0], load)
+               root["probs"].shape[2], root["probs"].shape[0], load, assess(losses, attrs))
+
+
+def embeddable(runs: list[Run]) -> list[Run]:
+    """The runs InPCA can place; each other one is named in the log with its reason (the summary's
+    analysis_status says the same)."""
+    out = []
+    for r in runs:
+        status, reason = r.health
+        if r.n_snapshots == 0 or status == "diverged":
+            print(f"inpca: run {r.run_id} left out: {status}: {reason}")
+        else:
+            out.append(r)
+    return out
 
 
 def group_runs(runs: list[Run]) -> list[tuple[str, str, list[Run]]]:
@@ -86,7 +103,7 @@ def group_runs(runs: list[Run]) -> list[tuple[str, str, list[Run]]]:
 
 
 def _finite(probs) -> np.ndarray:
-    return np.isfinite(probs.reshape(len(probs), -1)).all(axis=1)
+    return np.isfinite(probs).all(axis=tuple(range(1, probs.ndim)))  # a reshape fails on 0 snapshots
 
 
 def _run_table(run: Run, probs, m: pd.DataFrame, ok, progress: bool = True) -> pd.DataFrame:
@@ -362,7 +379,7 @@ def make_inpca(stores, coords_out, stress_out, *, cache=None, threads: int = 1, 
     torch.set_num_threads(threads)
     cfg = {**SETTINGS, **{k: v for k, v in settings.items() if v is not None}, "threads": threads}
     parts = []
-    for name, cache_name, runs in group_runs([store_run(s) for s in stores]):
+    for name, cache_name, runs in group_runs(embeddable([store_run(s) for s in stores])):
         t = time.perf_counter()
         coords, stress = embed_group(name, runs, cfg, Path(cache) / cache_name if cache else None)
         print(f"inpca: {name}: {time.perf_counter() - t:.1f} s")

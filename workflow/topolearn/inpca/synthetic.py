@@ -35,3 +35,26 @@ def synthetic_sweep(n_runs: int, n_snapshots: int, n_samples: int, n_classes: in
     """n_runs runs (ids first..first+n_runs-1) sharing one probe set of n_samples labels."""
     labels = np.random.default_rng(seed).integers(0, n_classes, size=n_samples)
     return [synthetic_run(i, labels, n_classes, n_snapshots, seed) for i in range(first, first + n_runs)]
+
+
+def factor_run(run_id: str, labels, n_classes: int, n_snapshots: int, *, path: int, speed: float, seed: int,
+               jitter: float = 0.3) -> Run:
+    """A run whose detour (its mistakes on the way to truth) is set by `path`, shared by every run of
+    that path up to the run's own `jitter` (as seeds differ), and whose pace by `speed`: a factor that sets `path`
+    moves the trajectory, one that sets only `speed` does not (at matched progress)."""
+    labels = np.asarray(labels)
+    n = len(labels)
+
+    def load(rows=None):
+        bias = np.random.default_rng(path).normal(scale=1.5, size=(n, n_classes))
+        own = np.random.default_rng((path, seed, int(speed * 1000)))  # every run its own deviation
+        bias = bias + own.normal(scale=jitter * 1.5, size=(n, n_classes))
+        t = 1 - np.exp(-speed * 3 * np.linspace(0, 1, n_snapshots))
+        rows = np.arange(n_snapshots) if rows is None else np.asarray(rows)
+        tt = t[rows, None, None]
+        logits = tt * (4.0 * np.eye(n_classes)[labels] + bias * (1 - tt))
+        p = np.exp(logits - logits.max(axis=2, keepdims=True))
+        p /= p.sum(axis=2, keepdims=True)
+        return p, pd.DataFrame({"step": rows, "epoch": rows.astype(float), "test_acc": 0.1 + 0.8 * t[rows]})
+
+    return Run(run_id, run_id, "synthetic", labels, n_classes, n_snapshots, load)

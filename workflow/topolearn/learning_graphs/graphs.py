@@ -24,6 +24,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from ..sweep.points import layer_rank
 from ..utils.tables import read_tsv, write_tsv
 
 
@@ -229,5 +230,5 @@ def write_branch_table(json_paths, out_path, curve_tsv=None) -> None:
 def write_branch_rows(docs: list[dict], out_path, curve_first: dict) -> None:
     """write_branch_table from the documents themselves and {layer: first curve event epoch}."""
     rows = [branch_row(doc, curve_first) for doc in docs]
-    df = pd.DataFrame(rows, columns=BRANCH_COLUMNS).sort_values("layer_index")
+    df = pd.DataFrame(rows, columns=BRANCH_COLUMNS).sort_values("layer", key=lambda s: s.map(layer_rank), kind="stable")
     write_tsv(df, out_path)

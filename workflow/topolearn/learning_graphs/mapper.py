@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from .cover import cover_geometry
 from ..sweep.mapper_settings import cover_overlap, degenerate, degenerate_message
+from ..sweep.points import layer_index
 from .graphs import analyze_graph
 from ..utils.offline import inline_scripts
 from ..store.snapshots import open_store, read_metrics, read_weights
@@ -504,7 +505,7 @@ def layer_outputs(weights: np.ndarray, epochs: np.ndarray, layer: str, params: d
         log.warning(w)
     doc, graph, cloud = learning_graph(weights, epochs, params, threshold)
     doc["warnings"] = warn + doc["warnings"]
-    doc = {"run_id": run_id, "layer": layer, "layer_index": int(layer[5:]), **doc}
+    doc = {"run_id": run_id, "layer": layer, "layer_index": layer_index(layer), **doc}
     title = f"run {doc['run_id']} {layer}"
     if json_path:  # each output is optional: the analysis writes the JSON, the figure jobs the page
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)

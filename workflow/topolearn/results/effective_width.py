@@ -120,9 +120,9 @@ def derived_store(results: str, rid: str, sweep_ids) -> str:
 def final_test_acc(store_path) -> tuple[float, bool]:
     """(final test accuracy, diverged): the final model's on the whole test set (`final_eval`), else
     the last snapshot's; NaN for a diverged run."""
-    import zarr
+    from ..store.snapshots import open_store  # zarr: imported when a table is made, not while planning
 
-    root = zarr.open_group(str(store_path), mode="r")
+    root = open_store(store_path, deep=False)
     attrs = root.attrs.asdict()
     diverged = bool(attrs.get("diverged", False))
     final = attrs.get("final_eval") or {}

@@ -1,9 +1,12 @@
 """The sweep summary table (results/summary.tsv): one row per run, typed columns.
 
-Column contract (docs/tables.md "summary.tsv"): `run_id`, every point field, the run's final
-metrics and flags (RUN_COLUMNS), then per layer i the learning-graph metrics as
-`layer{i}_{metric}` (LAYER_METRICS). Layers a run does not have are NA. `read_summary` gives the
-same dtypes back from the file.
+Column contract (docs/tables.md "summary.tsv"): `run_id`, every point field (the toy data's own
+fields only in a sweep with a toy run: sweep.table.shown_fields), the run's final metrics and flags
+(RUN_COLUMNS, with `analysis_status`: whether the run could be analysed, and why not;
+topolearn.store.health), the output layer's learning-graph metrics as `output_{metric}` (whatever
+the depth), then per conv layer i of a CNN and per dense layer i the same metrics as
+`conv{i}_{metric}` and `layer{i}_{metric}` (LAYER_METRICS). Layers a run does not have are NA.
+`read_summary` gives the same dtypes back from the file.
 """
 
 import re
@@ -12,16 +15,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..analysis.batch import analysis_status
 from ..inpca.progress import _read_tables, inpca_columns
 from ..layers.measures import summary_columns
 from ..learning_graphs.baselines import layer_columns
+from ..learning_graphs.circle import read_run_rows
 from ..sweep.points import FLOAT_FIELDS, INT_FIELDS, POINT_DEFAULTS
-from ..store.snapshots import METRICS, layer_count, open_checked, open_store, read_metrics
-from ..sweep.table import read_sweep_table
+from ..store.health import assess
+from ..store.snapshots import METRICS, conv_count, layer_count, open_checked, open_store, read_metrics
+from ..sweep.table import read_sweep_table, shown_fields
 from ..utils.tables import read_tsv, write_tsv
 
 RUN_COLUMNS = {
     "n_layers": "Int64",
+    "n_conv_layers": "Int64",  # a CNN's conv layers (0 for an MLP)
     "n_snapshots": "Int64",
     "final_step": "Int64",
     "final_epoch": "float64",
@@ -29,8 +36,10 @@ RUN_COLUMNS = {
     "final_train_acc": "float64",
     "final_test_loss": "float64",
     "final_test_acc": "float64",
-    "diverged": "boolean",  # the store's attr, or a non-finite final loss
+    "diverged": "boolean",  # the store's attr, a non-finite final loss, or beyond health.DIVERGENCE_BOUND
     "diverged_at_step": "Int64",
+    "analysis_status": "string",  # ok, diverged, degenerate or failed (topolearn.store.health.STATUSES)
+    "analysis_reason": "string",  # why a run was not analysed (one line; empty when ok)
     "empty_graphs": "boolean",  # some layer's learning graph has no node
     "wall_time_s": "float64",
     "inpca_group": "string",  # InPCA columns: topolearn.inpca.progress.inpca_columns
@@ -38,6 +47,9 @@ RUN_COLUMNS = {
     "inpca_path_length": "float64",
     "inpca_final_progress": "float64",
     "symmetry_context": "string",  # what decides symmetry breaking (branching.symmetry_context)
+    "circle_step": "Int64",  # circle of first-layer filters of the run's cell (learning_graphs.circle):
+    "circle_epoch": "float64",  # the date from which it stays (NA: never), and the final longest H1 bar
+    "circle_final_longest": "float64",
 }
 LAYER_METRICS = {
     "nodes": "Int64",
@@ -68,7 +80,10 @@ LAYER_METRICS = {
     "b1": "float64",
     "folded_fraction": "float64",
 }
-LAYER_COLUMN = re.compile(r"^layer(\d+)_(\w+)$")
+LAYER_COLUMN = re.compile(r"^(layer|conv)(\d+)_(\w+)$")  # groups: kind, index, metric
+# The output layer's metrics whatever the depth (layer{n_layers-1}): layer{i}_* means the output for
+# depth 1 and a hidden layer for depth 2; hidden layers by role: summary_long's layer_role.
+OUTPUT_COLUMN = re.compile(r"^output_(\w+)$")
 
 
 def point_dtypes() -> dict:
@@ -87,8 +102,8 @@ def summary_dtypes(columns) -> dict:
     known = {**point_dtypes(), **RUN_COLUMNS}
     out = {}
     for col in columns:
-        m = LAYER_COLUMN.match(col)
-        out[col] = LAYER_METRICS.get(m.group(2), "float64") if m else known.get(col, "string")
+        m = LAYER_COLUMN.match(col) or OUTPUT_COLUMN.match(col)
+        out[col] = LAYER_METRICS.get(m.groups()[-1], "float64") if m else known.get(col, "string")
     return out
 
 
@@ -99,29 +114,31 @@ def run_row(store_path) -> dict:
     m = read_metrics(root)
     last = m.iloc[-1] if len(m) else pd.Series(np.nan, index=m.columns)
     final_loss = last[["train_loss", "test_loss"]].to_numpy(float)
+    status, _ = assess(m, attrs)  # the analysis' own status (weights too) comes from its stamp
     return {
         "run_id": attrs.get("run_id", Path(store_path).parent.name),
         "n_layers": layer_count(root),
+        "n_conv_layers": conv_count(root),
         "n_snapshots": len(m),
         "final_step": last.get("step"),
         "final_epoch": last.get("epoch"),
         **{f"final_{k}": last.get(k) for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
-        "diverged": bool(attrs.get("diverged")) or not np.isfinite(final_loss).all(),
+        "diverged": bool(attrs.get("diverged")) or not np.isfinite(final_loss).all() or status == "diverged",
         "diverged_at_step": attrs.get("diverged_at_step"),
         "wall_time_s": attrs.get("wall_time_s"),
     }
 
 
 def layer_rows(df: pd.DataFrame, ev: pd.DataFrame) -> dict:
-    """{layer{i}_{metric}: value} from one run's branch table and branching events, as read by
-    inpca_progress._read_tables (an empty frame for a missing or empty file)."""
+    """{layer{i}_{metric} or conv{i}_{metric}: value} from one run's branch table and branching
+    events, as read by inpca_progress._read_tables (an empty frame for a missing or empty file)."""
     out = {}
     jumps = _first_jumps(ev)
     for _, row in df.iterrows():
-        i = int(row["layer_index"]) if "layer_index" in row else int(str(row["layer"]).removeprefix("layer"))
+        name = str(row["layer"])
         for metric in LAYER_METRICS:
-            out[f"layer{i}_{metric}"] = row.get(metric, pd.NA)
-        out[f"layer{i}_first_jump_epoch"] = jumps.get(f"layer{i}", np.nan)
+            out[f"{name}_{metric}"] = row.get(metric, pd.NA)
+        out[f"{name}_first_jump_epoch"] = jumps.get(name, np.nan)
     return out
 
 
@@ -147,8 +164,13 @@ def _map(fn, items, threads: int) -> list:
 def _run_part(item: tuple) -> tuple[str, dict, pd.DataFrame, pd.DataFrame]:
     """Everything the summary reads of one run (its store and its tables): (run id, columns, events,
     branch table); the events and branch table go on to the InPCA progress columns."""
-    rid, store, branches, events, symmetry, curve, layers = item
+    rid, store, branches, events, symmetry, curve, layers, mapper = item
     row = run_row(store) if store else {}
+    if mapper:
+        status, reason = analysis_status(mapper)
+        if status is not None:
+            row.update(analysis_status=status, analysis_reason=reason)
+            row["diverged"] = row.get("diverged", False) or status == "diverged"
     ev, br = _read_tables([events] if events else ()), _read_tables([branches] if branches else ())
     if branches:
         row.update(layer_rows(br, ev))
@@ -160,17 +182,21 @@ def _run_part(item: tuple) -> tuple[str, dict, pd.DataFrame, pd.DataFrame]:
 
 
 def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv=None,
-                  stress_tsv=None, symmetry=(), curves=(), stability=(), layers=(), threads: int = 1) -> pd.DataFrame:
+                  stress_tsv=None, symmetry=(), curves=(), stability=(), layers=(), threads: int = 1,
+                  analyses=(), circles=()) -> pd.DataFrame:
     """One row per run of the sweep table; stores/branch tables are matched by run id (path); with
+    the runs' mapper folders (`analyses`), each run's analysis status and reason (its stamp); with
     InPCA's coords.tsv (and stress.tsv), the InPCA and progress columns; with the runs' symmetry
     tables, branching curves and stability scans, their columns (baselines.layer_columns); with the
-    layer tables of 2-D runs, each layer's final separability, Betti numbers and folds. Each run's
-    files are read in one task, `threads` processes at a time."""
+    layer tables of 2-D runs, each layer's final separability, Betti numbers and folds; with the
+    CNN cells' circle rows (`circles`: results/circle/{cell}.runs.tsv), the circle columns. Each
+    run's files are read in one task, `threads` processes at a time."""
     sweep = read_sweep_table(sweep_tsv)
     by_name = [{Path(p).parent.name: p for p in stores}, {Path(p).stem: p for p in branches_tsvs},
                {Path(p).name.split(".")[0]: p for p in events_tsvs or ()},
                {Path(p).name.split(".")[0]: p for p in symmetry or ()},
-               {Path(p).name.split(".")[0]: p for p in curves or ()}, {Path(p).stem: p for p in layers or ()}]
+               {Path(p).name.split(".")[0]: p for p in curves or ()}, {Path(p).stem: p for p in layers or ()},
+               {Path(p).name: p for p in analyses or ()}]
     rids = list(dict.fromkeys(r for files in by_name for r in files))
     parts = _map(_run_part, [(r, *(files.get(r) for files in by_name)) for r in rids], threads)
     by_run = {rid: row for rid, row, _, _ in parts}
@@ -181,18 +207,39 @@ def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv
             by_run.setdefault(rid, {}).update(row.dropna().to_dict())
     for rid, cols in layer_columns((), (), stability or ()).items():
         by_run.setdefault(rid, {}).update(cols)
+    for rid, cols in read_run_rows(circles or ()).items():
+        by_run.setdefault(rid, {}).update(cols)
     rows = []
     for _, p in sweep.iterrows():
         extra = by_run.get(p["run_id"], {})
         rows.append({**p.to_dict(), **{k: v for k, v in extra.items() if k != "run_id"}})
     df = pd.DataFrame(rows)
-    n_layers = max([int(c.group(1)) + 1 for c in map(LAYER_COLUMN.match, df.columns) if c] or [0])
-    layer_cols = [f"layer{i}_{m}" for i in range(n_layers) for m in LAYER_METRICS]
-    cols = ["run_id", *POINT_DEFAULTS, *RUN_COLUMNS, *layer_cols]
-    df = df.reindex(columns=cols)
-    empty = df[[f"layer{i}_empty" for i in range(n_layers)]].apply(_to_bool)
-    df["empty_graphs"] = empty.fillna(False).any(axis=1) if n_layers else False
+    names = _layer_prefixes(df.columns)
+    layer_cols = [f"{name}_{m}" for name in names for m in LAYER_METRICS]
+    base = ["run_id", *shown_fields(sweep), *RUN_COLUMNS]
+    df = df.reindex(columns=base + layer_cols)
+    df = pd.concat([df[base], _output_columns(df, names), df[layer_cols]], axis=1)
+    empty = df[[f"{name}_empty" for name in names]].apply(_to_bool)
+    df["empty_graphs"] = empty.fillna(False).any(axis=1) if names else False
     return _typed(df)
+
+
+def _output_columns(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """output_{metric} per run: its last dense layer's layer{n_layers-1}_{metric} (NA without a store)."""
+    depth = pd.to_numeric(df["n_layers"], errors="coerce")
+    out = pd.DataFrame(pd.NA, index=df.index, columns=[f"output_{m}" for m in LAYER_METRICS], dtype=object)
+    for name in (n for n in names if n.startswith("layer")):
+        rows = (depth == int(name[5:]) + 1).to_numpy()
+        for m in LAYER_METRICS:
+            out.loc[rows, f"output_{m}"] = df.loc[rows, f"{name}_{m}"].to_numpy()
+    return out
+
+
+def _layer_prefixes(columns) -> list[str]:
+    """conv0..convK-1 then layer0..layerN-1: every layer some column names, in the net's order."""
+    found = [m for m in map(LAYER_COLUMN.match, columns) if m]
+    count = {kind: max([int(m.group(2)) + 1 for m in found if m.group(1) == kind] or [0]) for kind in ("conv", "layer")}
+    return [f"{kind}{i}" for kind in ("conv", "layer") for i in range(count[kind])]
 
 
 def _to_bool(col: pd.Series) -> pd.Series:
@@ -225,15 +272,18 @@ def read_summary(path) -> pd.DataFrame:
 
 def summary_long(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, layer): the point fields and run columns plus `layer`, `layer_index`,
-    `layer_role` (hidden 1.., output) and every layer metric without its prefix."""
-    base = [c for c in df.columns if not LAYER_COLUMN.match(c)]
-    n_layers = max([int(m.group(1)) + 1 for m in map(LAYER_COLUMN.match, df.columns) if m] or [0])
+    `layer_role` (conv 1.., hidden 1.., output) and every layer metric without its prefix."""
+    base = [c for c in df.columns if not (LAYER_COLUMN.match(c) or OUTPUT_COLUMN.match(c))]
     parts = []
-    for i in range(n_layers):
-        cols = {f"layer{i}_{m}": m for m in LAYER_METRICS if f"layer{i}_{m}" in df}
+    for name in _layer_prefixes(df.columns):
+        kind, i = ("conv", int(name[4:])) if name.startswith("conv") else ("layer", int(name[5:]))
+        cols = {f"{name}_{m}": m for m in LAYER_METRICS if f"{name}_{m}" in df}
         part = df[base + list(cols)].rename(columns=cols)
-        part = part[part["n_layers"].fillna(0) > i].assign(layer=f"layer{i}", layer_index=i)
-        part["layer_role"] = np.where(part["n_layers"] - 1 == i, "output", f"hidden {i + 1}")
+        count = "n_conv_layers" if kind == "conv" else "n_layers"
+        held = part[count].fillna(0) > i if count in part else pd.Series(kind == "layer", index=part.index)
+        part = part[held].assign(layer=name, layer_index=i)
+        part["layer_role"] = (f"conv {i + 1}" if kind == "conv"
+                              else np.where(part["n_layers"] - 1 == i, "output", f"hidden {i + 1}"))
         parts.append(part)
     if not parts:
         return pd.DataFrame(columns=base + ["layer", "layer_index", "layer_role", *LAYER_METRICS])
@@ -241,9 +291,10 @@ def summary_long(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def make_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, out, coords_tsv=None, stress_tsv=None,
-                 symmetry=(), curves=(), stability=(), layers=(), threads: int = 1) -> pd.DataFrame:
+                 symmetry=(), curves=(), stability=(), layers=(), threads: int = 1, analyses=(),
+                 circles=()) -> pd.DataFrame:
     """The rule's entry point: build and write results/summary.tsv."""
     df = build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, coords_tsv, stress_tsv, symmetry, curves,
-                       stability, layers, threads)
+                       stability, layers, threads, analyses, circles)
     write_summary(df, out)
     return df

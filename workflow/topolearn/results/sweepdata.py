@@ -2,89 +2,124 @@
 
 `SweepData.metrics` is an xarray Dataset with dims (run, snapshot): every point field is a coordinate
 along `run`; step, epoch, train/test loss and accuracy (and InPCA progress when coords.tsv exists)
-per snapshot. Store arrays are read lazily (xarray's lazy indexing over a backend array, no dask):
-a selection reads only the stores it touches, only when its values are needed. Runs with fewer
-snapshots (a diverged run, another `snapshots`) are padded with NaN. The tables (summary, branches,
-events, InPCA coordinates and stress) are pandas frames read on first access.
+per snapshot. Store arrays are dask arrays, one chunk per run's store (like `xr.open_zarr`), so every
+xarray operation takes them (where/drop, groupby, deepcopy, pickling, to_zarr, to_netcdf); a chunk is
+read through the checked path (topolearn.store.snapshots.open_store) when computed, so a selection
+reads and checks only the stores it touches, only when its values are needed. Runs with fewer
+snapshots (a diverged run, another `snapshots`) are padded with NaN. Runs of the sweep table without
+a store (not trained yet, quarantined) are named in a warning and left out of `metrics`
+(`missing="keep"` keeps them as NaN rows, `missing="raise"` refuses); `.missing` lists them. The
+tables (summary, branches, events, InPCA coordinates and stress) are pandas frames read on first
+access.
 """
 
 import functools
+import os
 import threading
+import warnings
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
-from xarray.backends import BackendArray
-from xarray.core import indexing
+from dask.base import tokenize
+from dask.highlevelgraph import HighLevelGraph
 
 from ..store.snapshots import METRICS, open_store
-from ..sweep.table import read_sweep_table, varied_fields
+from ..sweep.table import read_sweep_table, shown_fields, varied_fields
 from ..utils.tables import read_tsv
 from .summary import read_summary
 
 
-class _StoreMetric(BackendArray):
-    """(run, snapshot) view of one metric over all runs' stores, NaN-padded; reads on indexing."""
+# A store's reads are serialized (its CheckedStore records checked files and quarantines once);
+# different stores are read in parallel. Module-level, so no task of the graph holds a lock.
+_LOCKS = [threading.Lock() for _ in range(64)]
 
-    def __init__(self, stores: list[Path | None], name: str, n_snapshots: int):
-        self.stores, self.name = stores, name
-        self.shape = (len(stores), n_snapshots)
-        self.dtype = np.dtype("float64")
-        self._lock = threading.Lock()
 
-    def __getitem__(self, key):
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._raw)
+def _read_row(path: str | None, name: str, n_snapshots: int) -> np.ndarray:
+    """One dask chunk: (1, n_snapshots) of metric `name` of the store at `path`, NaN-padded (NaN
+    throughout for a run without a store). A plain function of strings: the task pickles."""
+    out = np.full((1, n_snapshots), np.nan)
+    if path is not None:
+        with _LOCKS[hash(path) % len(_LOCKS)]:
+            col = _read_metric(path, name, _stamp(path))[:n_snapshots]
+        out[0, : len(col)] = col
+    return out
 
-    def _raw(self, key):
-        idx = [np.arange(n)[k] for k, n in zip(key, self.shape)]
-        runs, snaps = (np.atleast_1d(i) for i in idx)
-        out = np.full((len(runs), len(snaps)), np.nan)
-        for i, r in enumerate(runs):
-            col = self._column(int(r))
-            ok = snaps < len(col)
-            out[i, ok] = col[snaps[ok]]
-        return out.reshape(np.shape(idx[0]) + np.shape(idx[1]))
 
-    def _column(self, r: int) -> np.ndarray:
-        path = self.stores[r]
-        if path is None:
-            return np.array([])
-        with self._lock:
-            return _read_metric(str(path), self.name)
+def _metric_array(stores: list[str | None], name: str, n_snapshots: int, token: str) -> da.Array:
+    """(run, snapshot) dask array of one metric, one chunk per run's store (as xr.open_zarr has one
+    per zarr chunk); each chunk reads through the checked path when computed."""
+    key = f"open_sweep-{name}-{token}"
+    dsk = {(key, i, 0): (_read_row, path, name, n_snapshots) for i, path in enumerate(stores)}
+    graph = HighLevelGraph.from_collections(key, dsk, dependencies=())
+    return da.Array(graph, key, chunks=((1,) * len(stores), (n_snapshots,)), dtype=np.float64)
+
+
+def _stamp(path: str) -> tuple | None:
+    """Which store is at `path` now (a rebuilt store is a new file): cached reads never mix two."""
+    try:
+        st = os.stat(os.path.join(path, "zarr.json"))
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 @functools.lru_cache(maxsize=4096)
-def _read_metric(path: str, name: str) -> np.ndarray:
-    return open_store(path, verify=False)[name][:].astype(float)
+def _open(path: str, stamp):
+    """A run's store, opened once: each file is checked (size, CRC32) when first read, so only
+    what a selection reads is checked; a damaged one raises StoreError and is quarantined."""
+    return open_store(path, deep=False)
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_metric(path: str, name: str, stamp) -> np.ndarray:
+    return _open(path, stamp)[name][:].astype(float)
 
 
 def _n_snapshots(path: Path) -> int:
-    import json
-
-    return int(json.loads((path / "step" / "zarr.json").read_text())["shape"][0])
+    return int(_open(str(path), _stamp(str(path)))["step"].shape[0])
 
 
 class SweepData:
     """A sweep's results folder as labeled data (see the module doc)."""
 
-    def __init__(self, results="results"):
+    def __init__(self, results="results", missing: str = "drop"):
+        if missing not in ("drop", "keep", "raise"):
+            raise ValueError(f"missing: {missing!r} is invalid; allowed: drop, keep, raise")
         self.results = Path(results)
         self.params = read_sweep_table(self.results / "sweep.tsv")
         stores = [self.results / "runs" / r / "snapshots.zarr" for r in self.params["run_id"]]
         self.stores = [s if (s / "zarr.json").is_file() else None for s in stores]
+        self.missing = [r for r, s in zip(self.params["run_id"], self.stores) if s is None]
+        self._keep = missing == "keep"
+        if self.missing:
+            shown = ", ".join(self.missing[:5]) + (", ..." if len(self.missing) > 5 else "")
+            msg = (f"{len(self.missing)} of {len(self.params)} runs of {self.results / 'sweep.tsv'} have no store "
+                   f"(not trained yet, or quarantined): {shown}")
+            if missing == "raise":
+                raise FileNotFoundError(msg)
+            warnings.warn(msg + ("; kept in .metrics as NaN rows" if self._keep else
+                                 "; left out of .metrics (open_sweep(..., missing='keep') keeps them as NaN rows)"),
+                          stacklevel=3)
         self.swept = varied_fields(self.params, count_missing=True)  # a field set for some runs only is swept
 
     @functools.cached_property
     def metrics(self) -> xr.Dataset:
         """(run, snapshot) metrics of every run, lazily read; point fields as `run` coordinates."""
-        n = max([_n_snapshots(s) for s in self.stores if s is not None] or [0])
-        data = {m: (("run", "snapshot"), indexing.LazilyIndexedArray(_StoreMetric(self.stores, m, n)))
-                for m in METRICS}
-        coords = {"run": self.params["run_id"].to_numpy(), "snapshot": np.arange(n)}
-        for c in self.params.columns[1:]:
-            coords[c] = ("run", self.params[c].to_numpy())
-        ds = xr.Dataset(data, coords=coords, attrs={"results": str(self.results), "swept": self.swept})
+        keep = [self._keep or s is not None for s in self.stores]
+        stores, params = [s for s, k in zip(self.stores, keep) if k], self.params[keep]
+        n = max([_n_snapshots(s) for s in stores if s is not None] or [0])
+        paths = [None if s is None else str(s) for s in stores]
+        token = tokenize(paths, [p and _stamp(p) for p in paths], n)  # a rebuilt store is a new graph
+        data = {m: (("run", "snapshot"), _metric_array(paths, m, n, token)) for m in METRICS}
+        coords = {"run": params["run_id"].to_numpy(), "snapshot": np.arange(n)}
+        for c in shown_fields(self.params):  # no NaN toy coordinates (noise, turns, ...) off toy data
+            if c in params:
+                coords[c] = ("run", params[c].to_numpy())
+        ds = xr.Dataset(data, coords=coords,  # netCDF attributes hold a string, not a list of them
+                        attrs={"results": str(self.results), "swept": " ".join(self.swept)})
         if self._has("inpca/coords.tsv"):
             ds["progress"] = self._progress(ds)
         return ds
@@ -134,10 +169,13 @@ class SweepData:
         return open_store(self.results / "runs" / run_id / "snapshots.zarr")
 
     def __repr__(self) -> str:
-        return f"SweepData({str(self.results)!r}: {len(self.params)} runs, swept {', '.join(self.swept) or 'nothing'})"
+        gone = f" ({len(self.missing)} without a store)" if self.missing else ""
+        return f"SweepData({str(self.results)!r}: {len(self.params)} runs{gone}, swept {', '.join(self.swept) or 'nothing'})"
 
 
-def open_sweep(results="results") -> SweepData:
+def open_sweep(results="results", missing: str = "drop") -> SweepData:
     """The sweep in `results` as labeled data: `.metrics` (xarray, lazy), `.params`, `.summary`,
-    `.branches`, `.events`, `.inpca_coords`, `.inpca_stress` (pandas), `.store(run_id)`."""
-    return SweepData(results)
+    `.branches`, `.events`, `.inpca_coords`, `.inpca_stress` (pandas), `.store(run_id)`. Runs without
+    a store are named in a warning and, by `missing`, left out of `.metrics` ("drop"), kept as NaN
+    rows ("keep") or refused ("raise"); `.missing` lists them."""
+    return SweepData(results, missing)

@@ -84,8 +84,20 @@ def check_store(path, deep: bool | tuple = False) -> str | None:
 
 # ---------------------------------------------------------------- quarantine
 
-# Products made from a run's store, relative to {results}: `{dir}/{run_id}` and `{dir}/{run_id}.*`.
-DERIVED_DIRS = ("mapper", "branches", "branching", "layers", "figures/runs")
+# Every product made from one run's store, relative to {results}: the one list the rules take their
+# per-run output paths from (topolearn.sweep.packing, rules/common/paths.smk) and that quarantine
+# and archive move (with anything else named `{dir}/{run_id}` or `{dir}/{run_id}.*` in their folders).
+RUN_PRODUCTS = {
+    "mapper": "mapper/{run_id}",  # a folder: one learning graph per layer and the analysis stamp
+    "branches": "branches/{run_id}.tsv",
+    "curve": "branching/{run_id}.tsv",
+    "events": "branching/{run_id}.events.tsv",
+    "symmetry": "branching/{run_id}.symmetry.tsv",
+    "layers": "layers/{run_id}.tsv",
+    "stability": "stability/{run_id}.tsv",
+    "figures": "figures/runs/{run_id}",  # a folder: the run's figures
+}
+DERIVED_DIRS = tuple(dict.fromkeys(t.rsplit("/", 1)[0] for t in RUN_PRODUCTS.values()))
 _RUN_ID = re.compile(r"[0-9a-f]{12}")
 
 
@@ -156,20 +168,45 @@ def quarantine_run(store_path, reason: str, quarantine_dir=None) -> str | None:
     return f"{reason}; moved to {dest}{extra}; the next run rebuilds it"
 
 
-def check_stores(paths, quarantine_dir, deep: bool = False) -> list[str]:
+def check_stores(paths, quarantine_dir, deep: bool = False, move: bool = True) -> list[str]:
     """Check every existing store (cheap, or CRC32 of every file with `deep`) and quarantine the
-    damaged ones with their products. Returns one message per store moved.
+    damaged ones with their products; with `move=False` (a dry run) only report them. Returns one
+    message per damaged store.
 
     The workflow calls it at parse time (deep with `--config verify=full`); absent stores (not yet
     trained) are skipped.
     """
-    moved = []
+    out = []
     for path in map(Path, paths):
         if not path.exists():
             continue
         reason = check_store(path, deep=deep)
-        if reason is not None:
-            msg = quarantine_run(path, reason, quarantine_dir)
-            if msg:
-                moved.append(msg)
-    return moved
+        if reason is None:
+            continue
+        if not move:
+            out.append(f"{reason}; left in place (dry run): a real run or `python -m topolearn verify` moves it "
+                       f"to {quarantine_dir}, then it is rebuilt")
+        elif msg := quarantine_run(path, reason, quarantine_dir):
+            out.append(msg)
+    return out
+
+
+def is_results_folder(results) -> bool:
+    """Whether `results` is a topolearn results folder: it holds the sweep table the workflow writes
+    (`sweep.tsv`, first column `run_id`), or a store under runs/ that topolearn wrote (its root
+    attributes name its own run id and its point's params). Only there may verify move stores."""
+    results = Path(results)
+    try:
+        with open(results / "sweep.tsv") as fh:
+            if fh.readline().split("\t", 1)[0].strip() == "run_id":
+                return True
+    except OSError:
+        pass
+    for store in sorted(results.glob("runs/*/snapshots.zarr")):
+        try:
+            attrs = root_attrs(store)
+        except Exception:  # damaged or foreign: look further
+            continue
+        if attrs.get("run_id") == store.parent.name and isinstance(attrs.get("params"), dict):
+            return True
+    return False

@@ -7,6 +7,10 @@ incomplete marker survived. So:
 - a run is trained under an exclusive `flock` on `scratch/lock` (a second trainer waits);
 - a finished store is also hard-linked as `scratch/finished.zarr` (no extra bytes); a trainer that
   finds a sound one for its run links it to the output and trains nothing;
+- once Snakemake has registered the store, that copy becomes `scratch/kept.zarr`, which no trainer
+  adopts (a --forcerun retrains) but which outlives Snakemake deleting the store for a retrain: it
+  is dropped when the replacement is complete, and set aside under `superseded/` when the store is
+  missing without one (the retrain failed or was killed);
 - at every snapshot a trainer checks that its Snakemake is alive; when it is gone, or on SIGTERM or
   SIGINT, the trainer checkpoints and exits with status 1.
 """
@@ -17,6 +21,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +29,7 @@ from .checks import check_store, root_attrs
 
 LOCK = "lock"
 FINISHED = "finished.zarr"
+KEPT = "kept.zarr"
 ADOPTING = "adopting.zarr"
 
 
@@ -106,14 +112,57 @@ def discard_finished(scratch) -> None:
 
 
 def release_registered(store, scratch) -> bool:
-    """Drop the finished copy once Snakemake has registered the store (its timestamp file is inside:
-    Snakemake writes it when the job succeeded). The copy only guards a store finished behind a dead
-    Snakemake's back; after registration a rerun is deliberate (--forcerun) and must train anew.
-    Called while the workflow is parsed; whether it dropped a copy."""
-    if os.path.exists(os.path.join(store, ".snakemake_timestamp")) and os.path.isdir(os.path.join(scratch, FINISHED)):
-        discard_finished(scratch)
+    """Turn the finished copy into the kept copy once Snakemake has registered the store (its
+    timestamp file is inside: Snakemake writes it when the job succeeded). The finished copy only
+    guards a store finished behind a dead Snakemake's back; after registration a rerun is deliberate
+    (--forcerun) and must train anew, but Snakemake deletes the store before that job runs, so the
+    kept copy (hard links, no extra bytes) holds it until the replacement is complete.
+    Called while the workflow is parsed, in the main process of a real run; whether it changed one."""
+    if not os.path.exists(os.path.join(store, ".snakemake_timestamp")):
+        return False
+    fin, kept = Path(scratch) / FINISHED, Path(scratch) / KEPT
+    if fin.is_dir():
+        shutil.rmtree(kept, ignore_errors=True)
+        os.replace(fin, kept)
+        return True
+    if not kept.is_dir():  # registered before kept copies existed
+        tmp = Path(scratch) / (KEPT + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        link_tree(store, tmp)
+        os.replace(tmp, kept)
         return True
     return False
+
+
+def discard_kept(scratch) -> None:
+    """The replacement store is complete (or the store was moved aside with the same files)."""
+    shutil.rmtree(Path(scratch) / KEPT, ignore_errors=True)
+
+
+def set_aside_kept(store, scratch, folder) -> str | None:
+    """A run whose store is gone while its kept copy remains: Snakemake deleted the store for a
+    retrain that did not complete. Move the copy to `{folder}/{run_id}-{time}/runs/{run_id}/
+    snapshots.zarr` (REASON.txt says why) so the next run trains anew and nothing finished is lost.
+    A copy that fails the deep check shares the files of a store found damaged: dropped.
+    Returns the line to log, or None when there was nothing to do."""
+    kept = Path(scratch) / KEPT
+    if os.path.exists(store) or not kept.is_dir():
+        return None
+    rid = Path(store).parent.name
+    reason = check_store(kept, deep=True)
+    if reason is not None:
+        discard_kept(scratch)
+        return None
+    dest = Path(folder) / f"{rid}-{time.strftime('%Y%m%dT%H%M%S')}"
+    while dest.exists():
+        dest = dest.with_name(dest.name + "-1")
+    target = dest / "runs" / rid / "snapshots.zarr"
+    target.parent.mkdir(parents=True)
+    os.replace(kept, target)
+    (dest / "REASON.txt").write_text(f"run {rid}: the finished store, deleted by Snakemake for a retrain "
+                                     "(e.g. --forcerun) that did not complete\n")
+    return (f"run {rid}: its store was deleted for a retrain that did not complete; the finished store "
+            f"is kept in {target} and the run trains again")
 
 
 def adopt_finished(scratch, rid: str, store_path, log) -> dict | None:

@@ -5,16 +5,19 @@ readers go through `open_store`, which refuses incomplete or damaged stores.
 """
 
 import asyncio
+import copy
 import os
 import platform
 import shutil
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import zarr
 from zarr.codecs import BloscCodec
+from zarr.storage import LocalStore, WrapperStore
 
 from .._version import __version__
 # The cheap checks live in a module without zarr (the workflow runs them at parse time).
@@ -52,10 +55,13 @@ COORDS_ATTR = {"coordinates": " ".join(SNAPSHOT_COORDS)}  # CF convention: xarra
 
 
 def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labels, n_classes: int,
-                 chunk: int, attrs: dict) -> zarr.Group:
+                 chunk: int, attrs: dict, conv_shapes=()) -> zarr.Group:
     """Create an empty store with every array preallocated to `n_snapshots` rows.
 
-    layer_shapes: [(n_neurons, n_inputs)] per weight layer, layer0 first, output last.
+    layer_shapes: [(n_neurons, n_inputs)] per dense weight layer, layer0 first, output last.
+    conv_shapes: [(filters, in_channels, k, k)] per conv layer of a CNN, conv0 first: `weights/conv{i}`
+    holds each filter as a row of in_channels * k * k weights (torch's order), its shape in the
+    array's `kernel_shape` attr.
     """
     root = zarr.open_group(str(path), mode="w", zarr_format=3, attributes={**attrs, "complete": False})
     c = max(1, min(chunk, n_snapshots))
@@ -76,6 +82,13 @@ def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labe
         if biases is not None:
             _array(biases, f"layer{i}", (n_snapshots, n_out), (c, n_out), "float32",
                    ["snapshot", f"neuron_layer{i}"])
+    for i, shape in enumerate(conv_shapes):
+        n_in = int(np.prod(shape[1:]))
+        _array(weights, f"conv{i}", (n_snapshots, shape[0], n_in), (c, shape[0], n_in), "float32",
+               ["snapshot", f"filter_conv{i}", f"input_conv{i}"], attrs={"kernel_shape": [int(d) for d in shape]})
+        if biases is not None:
+            _array(biases, f"conv{i}", (n_snapshots, shape[0]), (c, shape[0]), "float32",
+                   ["snapshot", f"filter_conv{i}"])
     return root
 
 
@@ -132,31 +145,111 @@ def _all_arrays(group, prefix=""):
 
 
 def read_all_arrays(path) -> dict[str, np.ndarray]:
-    """Every array of a store by its path in the group (e.g. `weights/layer0`), as numpy."""
-    return {name: arr[:] for name, arr in _all_arrays(zarr.open_group(str(path), mode="r"))}
+    """Every array of a store by its path in the group (e.g. `weights/layer0`), as numpy (checked
+    as it is read: open_store)."""
+    return {name: arr[:] for name, arr in _all_arrays(open_store(path, deep=False))}
 
 
-def verify_store(path, deep: bool | tuple = True) -> None:
-    """Raise StoreError if the store is not sound. A damaged store of the workflow's layout is
-    quarantined at once with everything made from it (checks.quarantine_run), so that the next
-    run rebuilds it and no number from it stays standing; a missing store is left to the workflow."""
-    reason = check_store(path, deep=deep)
-    if reason is None:
-        return
-    if Path(path).exists() and run_of(path) is not None:
+def _refuse(path, reason: str, quarantine: bool) -> StoreError:
+    """The error for a store that must not be read. A damaged store of the workflow's layout is
+    quarantined at once with everything made from it (checks.quarantine_run), so that the next run
+    rebuilds it and no number from it stays standing; a missing store is left to the workflow."""
+    if quarantine and Path(path).exists() and run_of(path) is not None:
         reason = quarantine_run(path, reason) or reason
-    raise StoreError(reason)
+    return StoreError(reason)
 
 
-def open_store(path, verify: bool = True, deep: bool | tuple = True) -> zarr.Group:
-    """Open a complete store read-only; raise StoreError (and quarantine) for anything else.
+def verify_store(path, deep: bool | tuple = True, quarantine: bool = True) -> None:
+    """Raise StoreError if the store is not sound (and quarantine it, unless `quarantine=False`:
+    a dry run or an inspection that only reports)."""
+    reason = check_store(path, deep=deep)
+    if reason is not None:
+        raise _refuse(path, reason, quarantine)
 
-    deep: CRC32 of every file (True), of the named top-level arrays only (what a reader reads,
-    e.g. METRICS), or none (False: complete flag and file sizes only).
-    """
-    if verify:
-        verify_store(path, deep)
-    return zarr.open_group(str(path), mode="r")
+
+class CheckedStore(WrapperStore):
+    """A store's files as zarr reads them, each compared once with the manifest (size and CRC32 of
+    the very bytes zarr decodes) before zarr sees it: a damaged chunk or array metadata raises
+    StoreError naming the store and the file, never becomes numbers, even when the damage came
+    after the store was opened (a lazy read hours later). The root `zarr.json` holds the manifest:
+    it is checked for completeness and readability when the store is opened."""
+
+    def __init__(self, path, quarantine: bool = True):
+        super().__init__(LocalStore(str(path), read_only=True))
+        self.path, self.quarantine = Path(path), quarantine
+        self.manifest: dict | None = None  # set by open_store; None: nothing to compare with
+        self._verified: set[str] = set()
+        self._damage: str | None = None  # once damaged (and moved), every later read says so again
+
+    def _with_store(self, store):
+        new = copy.copy(self)  # the same manifest and checked files
+        new._store = store
+        return new
+
+    def _fail(self, reason: str):
+        if self._damage is None:
+            self._damage = str(_refuse(self.path, f"{self.path}: {reason}", self.quarantine))
+        raise StoreError(self._damage)
+
+    def _check(self, key: str, buf) -> None:
+        if self.manifest is None:
+            return
+        expected = self.manifest.get(key)
+        if expected is None:
+            if buf is not None:
+                self._fail(f"file {key} is not in the manifest")
+            return
+        if buf is None:
+            self._fail(f"missing file {key}")
+        data = buf.as_numpy_array()
+        if data.nbytes != expected[0]:
+            self._fail(f"truncated or altered file {key} ({data.nbytes} bytes, expected {expected[0]})")
+        if zlib.crc32(data) != expected[1]:
+            self._fail(f"checksum mismatch in {key}")
+        self._verified.add(key)
+
+    async def get(self, key, prototype=None, byte_range=None):
+        if self._damage is not None:
+            raise StoreError(self._damage)
+        if key == "zarr.json" or key in self._verified:
+            return await self._store.get(key, prototype, byte_range)
+        buf = await self._store.get(key, prototype)  # the whole file, even for a range: the CRC covers it
+        self._check(key, buf)
+        return buf if byte_range is None else await self._store.get(key, prototype, byte_range)
+
+    async def get_partial_values(self, prototype, key_ranges):
+        return [await self.get(key, prototype, byte_range) for key, byte_range in key_ranges]
+
+    async def _get_many(self, requests):
+        for key, prototype, byte_range in requests:
+            yield key, await self.get(key, prototype, byte_range)
+
+
+def open_store(path, verify: bool = True, deep: bool | tuple = True, quarantine: bool = True) -> zarr.Group:
+    """Open a complete store read-only; raise StoreError (and quarantine, unless `quarantine=False`)
+    for anything else. With `verify`, every file zarr reads is checked against the manifest as it
+    is read (CheckedStore). `deep` checks more up front, before anything is read: CRC32 of every
+    file (True), of the named top-level arrays only (e.g. METRICS), or nothing but the complete
+    flag (False: the cheapest open, each file checked once when read). `verify=False` is zarr's
+    plain, unchecked open (benchmarks, writers)."""
+    if not verify:
+        return zarr.open_group(str(path), mode="r", zarr_format=3)
+    path = Path(path)
+    if deep is not False:
+        verify_store(path, deep, quarantine)
+    store = CheckedStore(path, quarantine=quarantine)
+    try:
+        root = zarr.open_group(store=store, mode="r", zarr_format=3)
+        attrs = root.attrs.asdict()
+    except StoreError:
+        raise
+    except Exception as exc:  # no store, or unreadable root metadata
+        raise _refuse(path, check_store(path) or f"{path}: unreadable store ({type(exc).__name__}: {exc})",
+                      quarantine) from None
+    if attrs.get("complete") is not True:
+        raise _refuse(path, check_store(path) or f"{path}: store is incomplete", quarantine)
+    store.manifest = attrs.get("manifest")  # every finished store has one (finalize_store)
+    return root
 
 
 def open_checked(path):
@@ -167,23 +260,28 @@ def open_checked(path):
 
 def open_dataset(path, group: str | None = None, verify: bool = True):
     """One group of a store as an xarray.Dataset (root: metrics, probs; "weights", "biases"), after
-    the deep check (StoreError and quarantine when damaged). `step` and `epoch` are coordinates of
-    the `snapshot` dimension in every group."""
+    the deep check (StoreError and quarantine when damaged); later (lazy) reads are checked too.
+    `step` and `epoch` are coordinates of the `snapshot` dimension in every group."""
     import xarray as xr
 
-    if verify:
-        verify_store(path, deep=True)
+    store = open_store(path).store if verify else str(path)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
-        ds = xr.open_zarr(str(path), group=group, consolidated=False)
+        ds = xr.open_zarr(store, group=group, consolidated=False)
         if group is not None:  # the metrics live in the root group
-            root = xr.open_zarr(str(path), consolidated=False)
+            root = xr.open_zarr(store, consolidated=False)
             ds = ds.assign_coords(step=root["step"], epoch=root["epoch"])
     return ds.set_coords([c for c in ("step", "epoch") if c in ds.data_vars])
 
 
 def layer_count(root: zarr.Group) -> int:
-    return len(list(root["weights"].array_keys()))
+    """Dense weight layers (`layer{i}`; a CNN's `conv{i}` are counted by conv_count)."""
+    return sum(1 for k in root["weights"].array_keys() if k.startswith("layer"))
+
+
+def conv_count(root: zarr.Group) -> int:
+    """Conv layers of a CNN's store (`weights/conv{i}`); 0 for an MLP's."""
+    return sum(1 for k in root["weights"].array_keys() if k.startswith("conv"))
 
 
 def read_weights(root: zarr.Group, layer: int | str) -> np.ndarray:

@@ -2,9 +2,11 @@
 removed from the sweep, or a changed default). Listed on request; archived, never deleted."""
 
 import re
+import shutil
 from pathlib import Path
 
 from .checks import move_run, root_attrs
+from .runlock import KEPT
 
 _RUN_ID = re.compile(r"[0-9a-f]{12}")
 
@@ -41,6 +43,8 @@ def archive_runs(stale: list[dict], archive_dir) -> list[Path]:
         done = move_run(run["store"], archive_dir, f"stale: run {run['run_id']} is not in the config")
         if done is not None:
             out.append(done[0])
+            # the run's kept copy holds the same files (topolearn.store.runlock): not a second store
+            shutil.rmtree(run["store"].parents[2] / "checkpoints" / run["run_id"] / KEPT, ignore_errors=True)
             try:
                 run["store"].parent.rmdir()  # the now empty runs/{run_id}/
             except OSError:

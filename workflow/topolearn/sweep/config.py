@@ -12,15 +12,19 @@ from ..data.errors import DatasetSpecError
 from ..data.registry import Registry, dataset_info
 from ..data.toy import REPR_MAX_BYTES, check_toy_fields, is_toy, repr_bytes
 from . import limits
+from .arch import arch_problem
 from .configfiles import DuplicateKeyError, load_yaml
 from .expand import expand_sweep
 from .mapper_settings import MAPPER_DEFAULTS, layer_names, mapper_problem, resolve_layer
 from .points import POINT_DEFAULTS, coerce_mapping, n_train_samples, normalize_point, run_id, total_updates
-from .schema import ConfigError, check_finite, fill_defaults, load_schema, validate
+from .schema import ConfigError, check_finite, coerce_numbers, fill_defaults, load_schema, validate
 
 
 def _check_point(p: dict, where: str, registry: Registry) -> None:
     info = dataset_info(p, registry)
+    problem = arch_problem(p, where, info.image_shape, is_toy(p["dataset"]))
+    if problem:
+        raise ConfigError(problem)
     if p["train_size"] is not None and p["train_size"] > info.n_train:
         raise ConfigError(f"{where}.train_size: {p['train_size']} is invalid; {p['dataset']} has "
                           f"{info.n_train} training samples (allowed: 1..{info.n_train} or null)")
@@ -45,8 +49,8 @@ def _check_dataset_names(sweep: dict, registry: Registry) -> None:
     """The schema takes any dataset name (declared ones count): refuse unknown ones where written."""
     grid = sweep.get("grid", {}).get("dataset")
     named = [("sweep.base.dataset", sweep.get("base", {}).get("dataset"))]
-    named += ([(f"sweep.grid.dataset[{i}]", v) for i, v in enumerate(grid)] if isinstance(grid, list)
-              else [("sweep.grid.dataset", grid)])
+    named += ([(f"sweep.grid.dataset[{i}]", v.get("dataset") if isinstance(v, dict) else v)  # a linked value
+               for i, v in enumerate(grid)] if isinstance(grid, list) else [("sweep.grid.dataset", grid)])
     named += [(f"sweep.points[{i}].dataset", p.get("dataset")) for i, p in enumerate(sweep.get("points", []))]
     for where, name in named:
         if name is not None and name not in registry:
@@ -96,7 +100,7 @@ def validate_config(raw: dict) -> dict:
     schema = load_schema()
     if not isinstance(raw, dict | None):
         raise ConfigError(f"(top level): {raw!r} is invalid; must be a mapping of config keys")
-    cfg = coerce_mapping(copy.deepcopy(dict(raw or {})))
+    cfg = coerce_numbers(coerce_mapping(copy.deepcopy(dict(raw or {}))), schema, schema)
     check_finite(cfg)
     validate(cfg, schema)
     cfg = fill_defaults(schema, cfg)
@@ -123,6 +127,8 @@ def validate_config(raw: dict) -> dict:
     cfg["points"] = points
     try:  # each point's memory, disk and updates; totals for the plan line (limits.plan_line)
         cfg["plan"] = limits.plan_summary(points, cfg["limits"], registry)
+        if cfg["effective_width"]["enabled"]:
+            limits.check_derived_widths(points, cfg["effective_width"]["factors"], cfg["limits"], registry)
     except limits.LimitError as err:
         raise ConfigError(str(err)) from None
     _check_layers(cfg, points)

@@ -9,6 +9,7 @@ import math
 import os
 
 from ..data.registry import DATASETS, Registry, dataset_info
+from .arch import conv_activation_floats, conv_flops, conv_shapes, dense_inputs, is_cnn
 from .schedule import updates_per_epoch
 
 GB = 1e9
@@ -28,12 +29,17 @@ class LimitError(ValueError):
 
 def check_dir_setting(key: str, value: str) -> str:
     """`value` as a usable folder path: `~` expanded (a folder literally named `~` is never meant);
-    refuses an empty path (every output would go to the filesystem root) and an existing file."""
+    refuses an empty path and a filesystem root however written (`/`, `//`, `/.`, `~/../..`: every
+    output would go into the root, beside the system's folders) and an existing file."""
     if not value.strip():
         raise LimitError(f"{key}: {value!r} is invalid; must name a folder (e.g. results)")
     path = os.path.expanduser(value)
     if path.startswith("~"):
         raise LimitError(f"{key}: {value!r} is invalid; unknown user in ~: write the full path")
+    real = os.path.realpath(path)
+    if os.path.dirname(real) == real:
+        raise LimitError(f"{key}: {value!r} is invalid; it is the filesystem root {real}: must name a folder "
+                         f"below it (e.g. results)")
     if os.path.exists(path) and not os.path.isdir(path):
         raise LimitError(f"{key}: {value!r} is invalid; it is an existing file, not a folder")
     return path
@@ -62,17 +68,24 @@ def check_sweep_size(sweep: dict, limits: dict) -> int:
 
 
 def layer_shapes(p: dict, registry: Registry = DATASETS) -> list[tuple[int, int]]:
-    """(neurons, inputs) of every weight layer, as the store holds them."""
+    """(neurons, inputs) of every dense weight layer, as the store holds them (a CNN's conv layers:
+    conv_params)."""
     info = dataset_info(p, registry)
-    widths = [info.n_features] + [p["width"]] * p["depth"] + [info.n_classes]
+    widths = [dense_inputs(p, info.image_shape)] + [p["width"]] * p["depth"] + [info.n_classes]
     return list(zip(widths[1:], widths[:-1]))
+
+
+def conv_params(p: dict, registry: Registry = DATASETS) -> int:
+    """Weights and biases of a CNN's conv layers (0 for an MLP)."""
+    shapes = conv_shapes(p, dataset_info(p, registry).image_shape)
+    return sum(o * i * kh * kw + (o if p["bias"] else 0) for o, i, kh, kw in shapes)
 
 
 def point_cost(p: dict, registry: Registry = DATASETS) -> dict:
     """Estimates for one normalized point: store bytes, training memory, updates, core-seconds."""
     info = dataset_info(p, registry)
     shapes = layer_shapes(p, registry)
-    n_params = sum(o * i + (o if p["bias"] else 0) for o, i in shapes)
+    n_params = sum(o * i + (o if p["bias"] else 0) for o, i in shapes) + conv_params(p, registry)
     n_train = p["train_size"] or info.n_train
     updates = p["epochs"] * updates_per_epoch(n_train, p["batch_size"])
     store = 4 * p["snapshots"] * (n_params + p["probe_size"] * info.n_classes)
@@ -82,6 +95,10 @@ def point_cost(p: dict, registry: Registry = DATASETS) -> dict:
                 + 4 * (info.n_train + info.n_test) * info.n_features  # the dataset, float32
                 + 4 * max(p["batch_size"], n_eval) * widest * (len(shapes) + 1))  # activations
     flops = 6 * n_params * p["batch_size"] * updates + 2 * n_params * n_eval * p["snapshots"]
+    if is_cnn(p):  # conv maps dominate a CNN's memory and time: each weight is used at every pixel
+        training += 4 * 2 * p["batch_size"] * conv_activation_floats(p, info.image_shape)  # maps and their grads
+        per_sample = conv_flops(p, info.image_shape)
+        flops += 3 * per_sample * p["batch_size"] * updates + per_sample * n_eval * p["snapshots"]
     return {"store": store, "training": training, "updates": updates,
             "seconds": updates * SECONDS_PER_UPDATE + flops / FLOPS_PER_CORE}
 
@@ -89,6 +106,8 @@ def point_cost(p: dict, registry: Registry = DATASETS) -> dict:
 def describe(p: dict) -> str:
     """A point in a message: its dataset and the fields that set its size."""
     shape = f"depth {p['depth']}" + (f", width {p['width']}" if p["depth"] else "")
+    if is_cnn(p):
+        shape = f"channels {p['channels']}, kernel {p['kernel']}, " + shape
     return f"{p['dataset']}, {shape}, epochs {p['epochs']}, snapshots {p['snapshots']}"
 
 
@@ -105,6 +124,25 @@ def check_point(p: dict, rid: str, limits: dict, registry: Registry = DATASETS) 
                          f"{cost['seconds'] / 3600:,.3g} core-hours); over limits.max_point_updates = "
                          f"{limits['max_point_updates']:,.0f}: fewer epochs or a larger batch_size, or raise the limit")
     return {**cost, "gb": gb}
+
+
+def check_derived_widths(points: dict, factors, limits: dict, registry: Registry = DATASETS) -> None:
+    """The effective-width test retrains a run at its hidden layers' branch count x each factor. A
+    count is at most the layer's width (each neuron ends in one branch), so width x the largest
+    factor bounds every derived width: the derived points are held to the same limits as sweep
+    points before any job, not found out when one tries to allocate its weights."""
+    top = max(float(f) for f in factors)
+    for rid, p in points.items():
+        if not p["depth"] or p["width"] is None:
+            continue
+        width = max(1, math.floor(top * p["width"] + 0.5))
+        if width <= p["width"]:
+            continue
+        try:
+            check_point({**p, "width": width}, rid, limits, registry)
+        except LimitError as err:
+            raise LimitError(f"effective_width.factors: {top:g} x width {p['width']} plans width {width} for "
+                             f"derived runs of {err}") from None
 
 
 def plan_summary(points: dict, limits: dict, registry: Registry = DATASETS) -> dict:

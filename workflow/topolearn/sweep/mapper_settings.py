@@ -21,7 +21,7 @@ MAPPER_DEFAULTS = {
 
 
 def resolve_layer(name: str, point: dict) -> str:
-    """`output` -> the point's last layer; `layer{i}` as is."""
+    """`output` -> the point's last layer; `layer{i}` and `conv{i}` as is."""
     return f"layer{n_layers(point) - 1}" if name == "output" else name
 
 

@@ -17,6 +17,8 @@ import json
 import math
 import os
 
+from ..store.checks import RUN_PRODUCTS
+
 # Fields a network of a pack may have of its own; every other field must be equal within a pack
 # (same data, shapes, batch schedule, snapshot schedule and optimizer kind: one batched computation).
 PER_NET_FIELDS = frozenset({"init", "init_std", "init_noise", "seed", "lr", "momentum", "weight_decay"})
@@ -105,6 +107,11 @@ def canonical(settings: dict) -> dict:
     return json.loads(json.dumps(settings, sort_keys=True))
 
 
+def analysis_settings(cfg: dict) -> dict:
+    """The settings every run's analysis depends on (the analysis jobs' params, the stamp's fingerprint)."""
+    return canonical({"mapper": cfg["mapper"], "branching": cfg["branching"]})
+
+
 def fingerprint(settings: dict) -> str:
     """A hash of the analysis settings: a run analysed under other settings is analysed again."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -126,20 +133,22 @@ def figure_runs(selection, run_ids: list[str]) -> list[str]:
     return [r for r in run_ids if r in wanted]
 
 
+def run_product(results: str, kind: str, run_id: str) -> str:
+    """The path of one product of a run (store.checks.RUN_PRODUCTS: quarantine moves the same)."""
+    return f"{results}/{RUN_PRODUCTS[kind].format(run_id=run_id)}"
+
+
 def stability_path(results: str, run_id: str) -> str:
     """Branch counts over a grid of Mapper settings: made with a run's figures (the scan costs ten
     times the run's own learning graphs, so it is done for the runs one looks at closely)."""
-    return f"{results}/stability/{run_id}.tsv"
+    return run_product(results, "stability", run_id)
+
+
+# One run's analysis outputs, in the order its jobs declare them: the mapper folder (one directory
+# output: the layers' JSONs and the analysis stamp), tables, layer representations (2-D data; empty otherwise).
+ANALYSIS_PRODUCTS = ("mapper", "branches", "curve", "events", "symmetry", "layers")
 
 
 def analysis_paths(results: str, run_id: str) -> dict[str, str]:
-    """Every output of one run's analysis, in the order its jobs declare them (the mapper folder is
-    one directory output: the layers' JSONs and the analysis stamp)."""
-    return {
-        "mapper": f"{results}/mapper/{run_id}",
-        "branches": f"{results}/branches/{run_id}.tsv",
-        "curve": f"{results}/branching/{run_id}.tsv",
-        "events": f"{results}/branching/{run_id}.events.tsv",
-        "symmetry": f"{results}/branching/{run_id}.symmetry.tsv",
-        "layers": f"{results}/layers/{run_id}.tsv",  # layer representations (2-D data; empty otherwise)
-    }
+    """Every output of one run's analysis, by kind (ANALYSIS_PRODUCTS)."""
+    return {k: run_product(results, k, run_id) for k in ANALYSIS_PRODUCTS}

@@ -43,6 +43,69 @@ def check_finite(value, parts=()) -> None:
         raise ConfigError(f"{field_path(parts)}: {value!r} is invalid; must be a finite number")
 
 
+def coerce_numbers(value, node: dict, root: dict):
+    """`value` with every number string (YAML 1.1 reads `1e-2` and `1e+9` as strings) turned into
+    the number wherever the schema `node` takes a (real) number and no string, and a whole float
+    (`1.0e+8`) into an int where it takes an integer only; integers are never read from text, as
+    for the point fields (topolearn.sweep.points.coerce). Walks properties, mapping values, list
+    items, `$ref`s, alternatives and sweep axes (an axis value, or each of its values, is a value of
+    the point field it names)."""
+    node = _resolve(node, root)
+    if isinstance(value, dict):
+        props, extra = node.get("properties", {}), node.get("additionalProperties")
+        axes = _resolve(node.get("propertyNames", {}), root).get("enum") == root["$defs"]["point_field"]["enum"]
+        out = {}
+        for k, v in value.items():
+            sub = props.get(k) or (extra if isinstance(extra, dict) else None)
+            if sub is None and axes and k in root["$defs"]["point"]["properties"]:
+                sub = {"anyOf": [root["$defs"]["point"]["properties"][k], {"type": "array", "items": {
+                    "anyOf": [root["$defs"]["point"]["properties"][k], {"$ref": "#/$defs/point"}]}}]}
+            if sub is None:
+                sub = next((a for a in _alternatives(node, root) if isinstance(a, dict) and k in a.get("properties", {})),
+                           {}).get("properties", {}).get(k)
+            out[k] = coerce_numbers(v, sub, root) if sub is not None else v
+        return out
+    if isinstance(value, list):
+        items = node.get("items") or next((a["items"] for a in _alternatives(node, root) if "items" in a), None)
+        return [coerce_numbers(v, items, root) for v in value] if items is not None else value
+    types = _types(node, root)
+    if isinstance(value, str) and "number" in types and "string" not in types and value not in _literals(node, root):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, float) and value.is_integer() and "integer" in types and "number" not in types:
+        return int(value)
+    return value
+
+
+def _resolve(node, root: dict) -> dict:
+    while isinstance(node, dict) and "$ref" in node:
+        node = {**root["$defs"][node["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in node.items() if k != "$ref"}}
+    return node if isinstance(node, dict) else {}
+
+
+def _alternatives(node: dict, root: dict) -> list[dict]:
+    return [_resolve(a, root) for a in node.get("oneOf", []) + node.get("anyOf", [])]
+
+
+def _types(node: dict, root: dict) -> set[str]:
+    """JSON types a schema node admits by `type` (its own and its alternatives')."""
+    t = node.get("type")
+    out = set(t if isinstance(t, list) else [t] if t else [])
+    for a in _alternatives(node, root):
+        out |= _types(a, root)
+    return out
+
+
+def _literals(node: dict, root: dict) -> list:
+    """The enum and const values a schema node admits (`all`, `auto`...): never numbers to parse."""
+    out = list(node.get("enum", [])) + ([node["const"]] if "const" in node else [])
+    for a in _alternatives(node, root):
+        out += _literals(a, root)
+    return out
+
+
 def fill_defaults(schema: dict, instance: dict) -> dict:
     for key, sub in schema.get("properties", {}).items():
         if key not in instance and "default" in sub:
@@ -71,14 +134,9 @@ def _allowed(err: jsonschema.ValidationError) -> str:
     if v == "type":
         t = err.validator_value
         return "must be of type " + (" or ".join(t) if isinstance(t, list) else t)
-    if v == "minimum":
-        return f"must be >= {err.validator_value}"
-    if v == "exclusiveMinimum":
-        return f"must be > {err.validator_value}"
-    if v == "maximum":
-        return f"must be <= {err.validator_value}"
-    if v == "exclusiveMaximum":
-        return f"must be < {err.validator_value}"
+    if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[v]
+        return f"must be {op} {err.validator_value}" + _range(s)
     if v == "additionalProperties":
         return "allowed keys: " + ", ".join(sorted(s.get("properties", {})))
     if v == "propertyNames":
@@ -90,6 +148,17 @@ def _allowed(err: jsonschema.ValidationError) -> str:
     if v in ("oneOf", "anyOf"):
         return "allowed: " + "; ".join(_describe(sub) for sub in err.validator_value)
     return err.message
+
+
+def _range(s: dict) -> str:
+    """` (allowed: 50..1000)` for a value bounded on both sides, else nothing."""
+    lo = ("minimum", s["minimum"]) if "minimum" in s else ("exclusiveMinimum", s.get("exclusiveMinimum"))
+    hi = ("maximum", s["maximum"]) if "maximum" in s else ("exclusiveMaximum", s.get("exclusiveMaximum"))
+    if lo[1] is None or hi[1] is None:
+        return ""
+    if lo[0] == "minimum" and hi[0] == "maximum":
+        return f" (allowed: {lo[1]}..{hi[1]})"
+    return f" (allowed: {'>=' if lo[0] == 'minimum' else '>'} {lo[1]} and {'<=' if hi[0] == 'maximum' else '<'} {hi[1]})"
 
 
 def _describe(sub: dict) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..data.toy import TOY_FIELDS, is_toy
 from ..utils.tables import read_tsv, write_tsv
 from .points import POINT_DEFAULTS
 
@@ -25,6 +26,14 @@ def write_sweep_table(points: dict, path) -> None:
 
 def read_sweep_table(path) -> pd.DataFrame:
     return read_tsv(path)
+
+
+def shown_fields(table: pd.DataFrame) -> list[str]:
+    """The point fields a sweep's result tables show, in POINT_DEFAULTS order: all of them but the toy
+    data's own fields (noise, n_samples, turns, ...) when no run of `table` (the sweep table) is on toy
+    data: they apply to none of its runs and would only be NA columns."""
+    toy = "dataset" in table and table["dataset"].map(is_toy).any()
+    return [f for f in POINT_DEFAULTS if toy or f not in TOY_FIELDS]
 
 
 def varied_fields(rows, fields: Iterable[str] | None = None, *, include_seed: bool = True,

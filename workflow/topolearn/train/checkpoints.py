@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import zarr
 
-from ..store.runlock import discard_finished, keep_finished
+from ..store.runlock import discard_finished, discard_kept, keep_finished
 from ..store.snapshots import create_store, finalize_store, library_versions, move_into_place
 from .device import device_name, symmetry_context
 from .representations import record as record_representations  # 2-D data: each layer's view of it
@@ -54,11 +54,13 @@ def load_checkpoint(scratch: Path, rid: str, chunk: int, steps: np.ndarray, log)
     return state
 
 
-def new_store(scratch: Path, rid: str, shapes: list, point: dict, data: TrainData, chunk: int) -> zarr.Group:
-    """The empty partial store of a run that starts from scratch (its finished copy is dropped)."""
+def new_store(scratch: Path, rid: str, shapes: list, point: dict, data: TrainData, chunk: int,
+              conv_shapes: list = ()) -> zarr.Group:
+    """The empty partial store of a run that starts from scratch (its finished copy is dropped).
+    shapes: the dense layers' (out, in); conv_shapes: a CNN's (filters, in_channels, k, k)."""
     discard_finished(scratch)
     ev = data.ev
-    return create_store(scratch / PARTIAL_STORE, layer_shapes=shapes, bias=point["bias"],
+    return create_store(scratch / PARTIAL_STORE, layer_shapes=shapes, conv_shapes=conv_shapes, bias=point["bias"],
                         n_snapshots=len(data.steps), probe_labels=ev.y_test[:ev.n_probe].cpu().numpy(),
                         n_classes=data.n_classes, chunk=chunk, attrs={"run_id": rid})
 
@@ -83,6 +85,7 @@ def publish(scratch: Path, store_path, n_recorded: int, attrs: dict, data_root) 
     finalize_store(partial, n_recorded, attrs)
     keep_finished(partial, scratch)
     move_into_place(partial, store_path)
+    discard_kept(scratch)  # the store it guarded is replaced
     for name in (CHECKPOINT, CHECKPOINT + ".tmp"):
         (scratch / name).unlink(missing_ok=True)
 

@@ -51,21 +51,23 @@ def score(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return loss.double().mean(1), (logits.argmax(2) == y).double().mean(1)
 
 
-def snapshots_from(weights: list, biases: list, train_logits, test_logits, ev: EvalSets) -> list[dict | None]:
-    """One snapshot per network from stacked weights [(P, out, in)] and biases [(P, out)] (numpy),
-    and logits (P, N, C) on the eval sets; None for a network with anything non-finite (divergence)."""
+def snapshots_from(weights: dict, biases: dict, train_logits, test_logits, ev: EvalSets) -> list[dict | None]:
+    """One snapshot per network from stacked weights and biases ({store name: (P, ...) numpy},
+    StackedNet.arrays) and logits (P, N, C) on the eval sets; None for a network with anything
+    non-finite (divergence)."""
     train_loss, train_acc = (t.tolist() for t in score(train_logits, ev.y_train))
     test_loss, test_acc = (t.tolist() for t in score(test_logits[:, :ev.n_test], ev.y_test[:ev.n_test]))
     probs = torch.softmax(test_logits[:, :ev.n_probe], dim=2).cpu().numpy().astype(np.float32)
     finite = np.ones(len(probs), bool)
-    for a in weights + biases:
+    for a in [*weights.values(), *biases.values()]:
         finite &= np.isfinite(a.reshape(len(a), -1)).all(1)
     out = []
     for i in range(len(probs)):
         if not (finite[i] and math.isfinite(train_loss[i]) and math.isfinite(test_loss[i])):
             out.append(None)
             continue
-        out.append({"weights": [w[i].copy() for w in weights], "biases": [b[i].copy() for b in biases],
+        out.append({"weights": {k: w[i].copy() for k, w in weights.items()},
+                    "biases": {k: b[i].copy() for k, b in biases.items()},
                     "train_loss": train_loss[i], "train_acc": train_acc[i], "test_loss": test_loss[i],
                     "test_acc": test_acc[i], "probs": probs[i]})
     return out
@@ -88,10 +90,9 @@ class Block:
                "probs": np.stack([s["probs"] for s in snaps])}
         for name in ("train_loss", "train_acc", "test_loss", "test_acc"):
             out[name] = np.array([s[name] for s in snaps], np.float64)
-        for i in range(len(snaps[0]["weights"])):
-            out[f"weights/layer{i}"] = np.stack([s["weights"][i] for s in snaps])
-        for i in range(len(snaps[0]["biases"])):
-            out[f"biases/layer{i}"] = np.stack([s["biases"][i] for s in snaps])
+        for group in ("weights", "biases"):
+            for name in snaps[0][group]:
+                out[f"{group}/{name}"] = np.stack([s[group][name] for s in snaps])
         start = self.start
         self.start += len(self.rows)
         self.rows = []

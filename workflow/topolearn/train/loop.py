@@ -30,8 +30,8 @@ from ..sweep.points import normalize_point, run_id
 from .checkpoints import CHECKPOINT, load_checkpoint, log_done, new_store, publish, run_attrs, save_checkpoint
 from .device import device_name, resolve_device, set_deterministic
 from .evaluation import Block, score, snapshots_from
-from .models import model_for_point, weight_layers
-from .stacked import StackedMLP, StackedOptimizer, make_optimizer, packed_update
+from .models import conv_layers, model_for_point, weight_layers
+from .stacked import StackedNet, StackedOptimizer, make_optimizer, packed_update
 from .trainset import TrainData, epoch_order, load_train_data
 
 
@@ -82,7 +82,7 @@ class Group:
     def __init__(self, pack, members: list[Member]):
         self.pack, self.alive = pack, list(members)
         p0, dev = members[0].point, pack.dev
-        self.stack = StackedMLP.from_models([m.model for m in members], p0["activation"] if p0["depth"] else None, dev)
+        self.stack = StackedNet.from_models([m.model for m in members], p0["activation"], dev)
         hp = lambda name: [m.point.get(name) or 0.0 for m in members]  # noqa: E731
         self.opt = StackedOptimizer(p0["optimizer"], self.stack.params, hp("lr"), hp("momentum"), hp("weight_decay"),
                                     [m.opt_state for m in members])
@@ -150,8 +150,7 @@ class Group:
         pack, t0 = self.pack, time.perf_counter()
         any_bad, first = self._first_nonfinite()
         st, ev = self.stack, pack.data.ev
-        weights = [w.detach().cpu().numpy() for w in st.weights]
-        biases = [b.detach().cpu().numpy() for b in st.biases] if st.biases is not None else []
+        weights, biases = st.arrays()
         snaps = snapshots_from(weights, biases, st.logits(ev.X_train), st.logits(ev.X_test), ev)
         bad = []
         for i, m in enumerate(self.alive):
@@ -264,11 +263,12 @@ class Pack:
         p, rid, scratch = self.points[i], self.rids[i], self.scratch[i]
         scratch.mkdir(parents=True, exist_ok=True)
         d = self.data
-        model = model_for_point(p, d.X.shape[1], d.n_classes)
+        model = model_for_point(p, d.X.shape[1], d.n_classes, d.image_shape)
         groups = make_optimizer(model, p).state_dict()["param_groups"]
         state = load_checkpoint(scratch, rid, self.chunk, np.array(d.steps), self.log)
         if state is None:
-            root = new_store(scratch, rid, [tuple(l.weight.shape) for l in weight_layers(model)], p, d, self.chunk)
+            root = new_store(scratch, rid, [tuple(l.weight.shape) for l in weight_layers(model)], p, d, self.chunk,
+                             [tuple(c.weight.shape) for c in conv_layers(model)])
             return Member(p, rid, self.store_paths[i], scratch, model, groups, {}, root, 0, 0, [], 0.0)
         model.load_state_dict(state["model"])
         self.log.write(f"resuming {rid} from step {state['step']} (snapshot {state['snapshot_index']} "

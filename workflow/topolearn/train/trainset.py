@@ -25,6 +25,7 @@ class TrainData:
     total: int
     steps: list
     ev: EvalSets
+    image_shape: tuple  # one sample's shape before flattening (a CNN unflattens X's rows to it)
 
 
 def load_train_data(point: dict, data_root, dev: torch.device) -> TrainData:
@@ -38,8 +39,8 @@ def load_train_data(point: dict, data_root, dev: torch.device) -> TrainData:
     steps = snapshot_steps(total, point["snapshots"], point["snapshot_spacing"]).tolist()
     X, y = torch.as_tensor(X_train).to(dev), torch.as_tensor(y_train).to(dev)
     ev = make_eval_sets(point, X, y, X_test, y_test, dev)  # shares X unless eval_size
-    n_classes = dataset_info(point, data_source(data_root)[1]).n_classes
-    return TrainData(X, y, X_test, y_test, n_classes, n, bs, upe, total, steps, ev)
+    info = dataset_info(point, data_source(data_root)[1])
+    return TrainData(X, y, X_test, y_test, info.n_classes, n, bs, upe, total, steps, ev, tuple(info.image_shape))
 
 
 def _seed(*parts: int) -> int:

@@ -1,0 +1,36 @@
+# The sweep explorer: one self-contained interactive page per results folder (results/explorer.html),
+# written from the summary, the InPCA coordinates, every store (its curves, read through the checked
+# path) and every branching curve; it links to the chosen runs' figures, so it waits for them. A
+# local job: it only reads what the sweep already made. Into the report under "Sweep".
+
+
+localrules:
+    explorer,
+
+
+rule explorer:
+    input:
+        summary=f"{RESULTS}/summary.tsv",
+        coords=f"{RESULTS}/inpca/coords.tsv",
+        stores=[store(r) for r in RUN_IDS],
+        curves=[analysis_outputs(r)["curve"] for r in RUN_IDS],
+        figures=[run_figures_dir(r) for r in FIGURE_RUNS],  # linked from the page where they exist
+    output:
+        report(
+            f"{RESULTS}/explorer.html",
+            caption="../report/explorer.rst",
+            category="Sweep",
+            labels={"figure": "sweep explorer (interactive)"},
+        ),
+    params:
+        runs=RUN_IDS,  # a run removed from the sweep changes the page although no file changed
+    log:
+        f"{LOGS}/explorer.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    script:
+        "../scripts/explorer.py"

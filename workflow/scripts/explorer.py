@@ -1,0 +1,12 @@
+"""Write the sweep explorer page (results/explorer.html)."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821 (snakemake is injected)
+
+from topolearn.figures.explorer import write_explorer  # noqa: E402
+from topolearn.utils.logs import logged  # noqa: E402
+
+with logged(snakemake.log[0], "w"):  # noqa: F821
+    i = snakemake.input  # noqa: F821
+    print(write_explorer(i.summary, i.coords, i.stores, i.curves, snakemake.output[0]))  # noqa: F821
