@@ -46,14 +46,14 @@ run: setup
 report: setup
 	$(VENV)/bin/snakemake --cores $(CORES) --report results/report.html
 
-# The whole suite, workflow runs and the local SLURM included: about 13-15 minutes on 2 cores, of
+# The whole suite, workflow runs and the local SLURM included: about 15 minutes on 2 cores, of
 # which the scenario matrix (.test/: four shrunk shipped configs, lint -> run -> report each,
 # tests/test_end_to_end.py) takes about 2.5 on an idle machine.
 test: sysdeps setup
 	bash .ci/slurm/setup.sh
 	$(VENV)/bin/python -m pytest -ra
 
-# Unit tests only: about 3.5 minutes on 2 cores.
+# Unit tests only: about 2 minutes on 2 cores.
 test-fast: setup
 	$(VENV)/bin/python -m pytest -ra -m "not slow and not slurm"
 

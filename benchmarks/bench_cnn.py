@@ -9,6 +9,9 @@
    batching on this machine reaches it (the bound).
 2. The same for 32 small CNNs on digits (8x8, `channels: [4, 8]`, batch 32), where per-call
    overhead, not arithmetic, dominates.
+3. The circle analysis's cost per snapshot (topolearn.learning_graphs.circle.snapshot_row: normalize,
+   density filter, ripser H1) for pools of 3x3 kernels: the preset's 6 seeds x 64 filters and the
+   default cap `circle.max_points` (2,000).
 
 Each network draws its batches from its own per-epoch order (topolearn.train.epoch_order), as the
 trainer does; each measurement keeps its fastest of `--repeats` alternating rounds. Usage:
@@ -142,6 +145,26 @@ def part(label, base, data, data_root, n_nets, updates, repeats, peak) -> float:
     return t["plain"] / t["packed"]
 
 
+def circle_cost(repeats: int) -> None:
+    """Seconds per snapshot of the circle analysis on pools of random 3x3 kernels (ripser's cost
+    depends on the kept cloud's size, not on what the kernels look like)."""
+    import numpy as np
+
+    from topolearn.learning_graphs.circle import CIRCLE_DEFAULTS as settings, snapshot_row
+
+    rng = np.random.default_rng(0)
+    for n in (384, int(settings["max_points"])):
+        pool = [rng.standard_normal((n, 9))]
+        best = min(_timed(lambda: snapshot_row(pool, settings)) for _ in range(repeats))
+        print(f"3. circle analysis, pool of {n} kernels: {best:.3f} s per snapshot")
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a smoke test in seconds (4 nets, 3 updates)")
@@ -161,6 +184,7 @@ def main():
     r2 = part("2. digits CNN [4, 8] 3x3, dense 16, batch 32", DIGITS, "digits", args.data_root,
               args.nets, args.digits_updates, args.repeats, peak)
     print(f"RATIO 2 packed / plain net-updates/s = {r2:.2f}")
+    circle_cost(args.repeats)
 
 
 if __name__ == "__main__":

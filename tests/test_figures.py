@@ -301,3 +301,67 @@ def test_learning_graph_picture_is_drawn_against_progress(monkeypatch, tmp_path)
     assert on_epochs.get_xlabel() == "mean epoch of node members"
     assert np.allclose(sorted(on_epochs.collections[-1].get_offsets()[:, 0]), [0.5, 2.5])
     assert (tmp_path / "g.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------- sweeps of thousands of runs
+
+
+def many_runs(n, tmp_path, monkeypatch):
+    """A summary and fake store paths of n runs (2 learning rates, 2 depths) whose accuracy curves
+    the figure reads from memory: no zarr stores, no workflow."""
+    rng = np.random.default_rng(0)
+    ids = [f"run{i:05d}" for i in range(n)]
+    summary = pd.DataFrame({"run_id": ids, "lr": np.tile([0.1, 0.5], n // 2), "depth": np.repeat([1, 2], n // 2),
+                            "seed": np.arange(n), "diverged": [i == 3 for i in range(n)]})
+    epochs = {rid: np.arange(0.0, 10 + i % 3) for i, rid in enumerate(ids)}  # runs of different lengths
+    rate = dict(zip(ids, rng.uniform(0.1, 1.0, n)))
+    curves = {rid: {"epoch": e, "train_acc": 1 - np.exp(-rate[rid] * e),
+                    "test_acc": 0.95 * (1 - np.exp(-rate[rid] * e))} for rid, e in epochs.items()}
+    monkeypatch.setattr(sweep, "_accuracy_curve", lambda store: curves[store.parent.name])
+    return summary, [tmp_path / rid / "snapshots.zarr" for rid in ids], curves
+
+
+def test_thousands_of_accuracy_curves_become_quantile_bands(tmp_path, monkeypatch):
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    summary, stores, curves = many_runs(2000, tmp_path, monkeypatch)
+    assert sweep.band_factor(summary) == "lr"  # 2 levels each: the first varied field
+    fig = sweep.plot_accuracy_curves(summary, stores)
+    ax_train, ax_test = fig.axes[:2]
+    for ax in (ax_train, ax_test):
+        assert not any(isinstance(c, LineCollection) and not isinstance(c, PolyCollection) for c in ax.collections)
+        assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 2 * 2  # 2 bands x 2 lr groups
+        assert len(ax.lines) == 2 * (1 + 3)  # per group: median and best, median, worst runs
+    labels = [t.get_text() for t in ax_test.texts]
+    final = {rid: c["test_acc"][-1] for rid, c in curves.items() if rid != "run00003"}  # run00003 diverged
+    assert f"best {max(final, key=final.get)}" in labels and f"worst {min(final, key=final.get)}" in labels
+    assert "2000 runs; 1 diverged left out" in labels
+    assert sorted(t.get_text() for t in ax_test.get_legend().get_texts()) == ["lr=0.1 (n=1000)", "lr=0.5 (n=999)"]
+    grid = np.linspace(0, 11, 101)  # the median of lr=0.5 (odd runs but the diverged one) on the common grid
+    members = [r for i, r in enumerate(summary["run_id"]) if i % 2 == 1 and i != 3]
+    expected = np.nanmedian(np.array([np.interp(grid, curves[r]["epoch"], curves[r]["test_acc"], right=np.nan)
+                                      for r in members]), axis=0)
+    assert np.allclose(ax_test.lines[4].get_ydata(), expected, equal_nan=True)
+    png, svg = theme.save(fig, tmp_path, "accuracy_curves", ["png", "svg"], 120)
+    assert png.stat().st_size < 200_000 and svg.stat().st_size < 200_000
+
+
+def test_small_sweeps_keep_one_line_per_run(tmp_path, monkeypatch):
+    from matplotlib.collections import LineCollection
+
+    summary, stores, _ = many_runs(200, tmp_path, monkeypatch)
+    ax = sweep.plot_accuracy_curves(summary, stores).axes[0]
+    assert [len(c.get_segments()) for c in ax.collections if isinstance(c, LineCollection)] == [200]
+
+
+def test_many_scatter_points_are_rasterized_and_faint():
+    from topolearn.figures.bands import scatter_kws
+
+    assert scatter_kws(100, s=18, alpha=0.8) == {"s": 18, "alpha": 0.8} and scatter_kws(100, s=30) == {"s": 30}
+    many = scatter_kws(200_000, s=18, alpha=0.8)
+    assert many["rasterized"] and many["s"] < 18 and 0.05 <= many["alpha"] < 0.8
+    summary = pd.DataFrame({"run_id": [f"r{i}" for i in range(5000)], "n_layers": 2,
+                            "layer0_first_split_progress": np.linspace(0, 1, 5000),
+                            "layer1_first_split_progress": np.linspace(1, 0, 5000)})
+    fig = inpca_figs.plot_inpca_progress(pd.DataFrame(columns=["kind"]), summary)
+    assert fig.axes[0].collections[0].get_rasterized()

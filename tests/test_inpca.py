@@ -312,3 +312,46 @@ def test_inpca_figures_render(tmp_path):
     for name, draw in empty.items():  # nothing embedded: each figure says so instead of failing
         notes = [t.get_text() for ax in draw().axes for t in ax.texts]
         assert any(n.startswith("no ") for n in notes), (name, notes)
+
+
+def million_checkpoints(n_runs=10_000, per_run=100):
+    """InPCA coords of n_runs synthetic trajectories of per_run checkpoints each (arcs from ignorance
+    to truth at run-specific paces) with the two landmarks, and a summary sweeping lr."""
+    rng = np.random.default_rng(0)
+    t, run = np.tile(np.linspace(0, 1, per_run), n_runs), np.repeat(np.arange(n_runs), per_run)
+    pace = rng.uniform(0.5, 1.5, n_runs)[run]
+    pts = pd.DataFrame({"group": "probe", "run_id": np.char.add("r", run.astype(str)), "kind": "checkpoint",
+                        "snapshot": np.tile(np.arange(per_run), n_runs), "epoch": 10 * t, "progress": t ** pace,
+                        "inpca1": np.cos(np.pi * t ** pace) + rng.normal(0, 0.05, len(t)),
+                        "inpca2": np.sin(np.pi * t ** pace), "inpca3": t * pace, "test_acc": 1 - np.exp(-3 * t * pace)})
+    marks = pd.DataFrame({"group": "probe", "run_id": "", "kind": ["ignorance", "truth"], "inpca1": [1.0, -1.0],
+                          "inpca2": 0.0, "inpca3": [0.0, 1.0]})
+    stress = pd.DataFrame({"group": "probe", "dim": [1, 2, 3], "eigenvalue": [3.0, 1.0, -0.5],
+                           "explained_stress": [0.5, 0.8, 0.9]})
+    summary = pd.DataFrame({"run_id": [f"r{i}" for i in range(n_runs)], "lr": np.tile([0.1, 0.5], n_runs // 2)})
+    return pd.concat([pts, marks], ignore_index=True), stress, summary
+
+
+def test_inpca_figures_of_a_million_checkpoints_stay_small(tmp_path):
+    """10,000 runs x 100 checkpoints: density instead of 10,000 lines, rasterized layers, so the SVG
+    stays a few hundred kB (measured: inpca 140 kB, inpca_factors 120 kB; docs/inpca.md)."""
+    from matplotlib.collections import PolyCollection
+
+    from topolearn.figures import theme
+    from topolearn.figures.inpca import plot_inpca, plot_inpca_factors, plot_inpca_progress
+
+    coords, stress, summary = million_checkpoints()
+    fig = plot_inpca(coords, stress, summary)
+    hexbin = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+    assert len(hexbin) == 1 and hexbin[0].get_rasterized() and hexbin[0].get_array().sum() == 1_000_000
+    assert len(fig.axes[0].lines) == 3  # best, median and worst final progress
+    ax3 = next(ax for ax in fig.axes if ax.name == "3d")
+    assert [len(c.get_colors()) for c in ax3.collections if hasattr(c, "get_segments")] == [200]  # even sample
+    sizes = {"inpca": theme.save(fig, tmp_path, "inpca", ["svg"], 120)[0].stat().st_size}
+    fig = plot_inpca_factors(coords, stress, summary)
+    assert "200000 of 1000000 checkpoints (even sample)" in [t.get_text() for t in fig.axes[0].texts]
+    sizes["inpca_factors"] = theme.save(fig, tmp_path, "inpca_factors", ["svg"], 120)[0].stat().st_size
+    fig = plot_inpca_progress(coords, summary)
+    assert sum(isinstance(c, PolyCollection) for c in fig.axes[1].collections) == 2  # bands, not 10,000 lines
+    sizes["inpca_progress"] = theme.save(fig, tmp_path, "inpca_progress", ["svg"], 120)[0].stat().st_size
+    assert all(s < 400_000 for s in sizes.values()), sizes

@@ -11,22 +11,25 @@ import pandas as pd
 from matplotlib.colors import to_rgba_array
 
 from ..sweep.table import varied_fields
-from . import theme
+from . import bands, theme
 from .labels import run_labels
 
 FACTORS = ("init", "lr", "batch_size", "depth", "width", "optimizer", "seed")
 LOG_FACTORS = ("lr", "batch_size", "width")
 MAX_LEGEND_RUNS = 10
+MAX_2D_POINTS, MAX_3D_POINTS = 200_000, 50_000
 TIME_LABEL = {"epoch": "epoch", "progress": "progress ignorance \u2192 truth"}
 
 
 def _groups(coords: pd.DataFrame) -> list:
-    return list(dict.fromkeys(coords["group"])) if len(coords) else []
+    return list(pd.unique(coords["group"])) if len(coords) else []  # in order of first appearance
 
 
 def _runs(pts: pd.DataFrame, order: str) -> dict:
     """{run id: its checkpoint rows sorted by `order`}, runs in order of first appearance."""
-    return {rid: r.sort_values(order, kind="stable") for rid, r in pts.groupby("run_id", sort=False)}
+    # one stable sort of all rows, not one per run: the same rows, seconds faster with 10,000 runs
+    by_run = dict(tuple(pts.sort_values(order, kind="stable").groupby("run_id", sort=False)))
+    return {rid: by_run[rid] for rid in pd.unique(pts["run_id"])}
 
 
 def _dim_label(j: int, ev: pd.Series) -> str:
@@ -61,15 +64,19 @@ def plot_inpca(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame
             continue
         has3 = "inpca3" in c
         by_run = _runs(pts, "epoch")
-        runs, colors = list(by_run), theme.palette(len(by_run))
-        xy = [r[["inpca1", "inpca2"]].to_numpy() for r in by_run.values()]
-        names = [labels.get(rid, rid) for rid in runs]
-        coll = theme.draw_lines(ax2, xy, colors, lw=0.8, labels=names)
-        ax2.scatter(*np.concatenate(xy).T, c=to_rgba_array(colors)[np.repeat(np.arange(len(xy)), [len(a) for a in xy])],
-                    s=4, lw=0, rasterized=len(runs) > 50)
-        theme.draw_lines(ax3, [np.column_stack([a, r["inpca3"] if has3 else np.zeros(len(a))])
-                               for a, r in zip(xy, by_run.values())], colors, lw=0.8)
-        theme.draw_lines(axp, [r[["epoch", "progress"]].to_numpy() for r in by_run.values()], colors)
+        runs = list(by_run)
+        if len(runs) > bands.MANY_RUNS:
+            _many_trajectories(fig, ax2, ax3, axp, pts, by_run, has3)
+        else:
+            colors = theme.palette(len(by_run))
+            xy = [r[["inpca1", "inpca2"]].to_numpy() for r in by_run.values()]
+            names = [labels.get(rid, rid) for rid in runs]
+            coll = theme.draw_lines(ax2, xy, colors, lw=0.8, labels=names)
+            ax2.scatter(*np.concatenate(xy).T, s=4, lw=0, rasterized=len(runs) > 50,
+                        c=to_rgba_array(colors)[np.repeat(np.arange(len(xy)), [len(a) for a in xy])])
+            theme.draw_lines(ax3, [np.column_stack([a, r["inpca3"] if has3 else np.zeros(len(a))])
+                                   for a, r in zip(xy, by_run.values())], colors, lw=0.8)
+            theme.draw_lines(axp, [r[["epoch", "progress"]].to_numpy() for r in by_run.values()], colors)
         _landmarks(ax2, ax3, c, has3)
         s = stress[stress["group"] == group].set_index("dim")["explained_stress"]
         ev = stress[stress["group"] == group].set_index("dim")["eigenvalue"]
@@ -83,6 +90,32 @@ def plot_inpca(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.DataFrame
             ax2.legend(handles=coll.legend_proxies, fontsize=6, frameon=False, loc="best")
     fig.suptitle("InPCA of prediction trajectories (Bhattacharyya distance on the probe set)", fontsize=10)
     return fig
+
+
+def _many_trajectories(fig, ax2, ax3, axp, pts: pd.DataFrame, by_run: dict, has3: bool) -> None:
+    """Many runs: checkpoint density (log-count hexbin, rasterized: the vector file stays small
+    whatever the checkpoint count) with the runs of highest, median and lowest final progress drawn
+    over it and labelled by run id; MANY_RUNS evenly chosen trajectories in 3-D; progress against
+    epoch as quantile bands."""
+    hb = ax2.hexbin(pts["inpca1"], pts["inpca2"], gridsize=60, bins="log", mincnt=1, cmap="Blues", linewidths=0)
+    hb.set_rasterized(True)
+    theme.epoch_colorbar(fig, hb, ax2, label="checkpoints")
+    final = {rid: float(r["progress"].iloc[-1]) for rid, r in by_run.items()}
+    for (how, rid), color in zip(bands.highlights(final).items(), theme.COLORBLIND[1:4]):
+        r = by_run[rid]
+        ax2.plot(r["inpca1"], r["inpca2"], color=color, lw=0.9)
+        ax2.annotate(f"{how} {rid}", (r["inpca1"].iloc[-1], r["inpca2"].iloc[-1]), fontsize=5, color=color,
+                     textcoords="offset points", xytext=(2, 0))
+        axp.plot(r["epoch"], r["progress"], color=color, lw=0.6, ls=":")
+    runs = list(by_run.values())
+    shown = [runs[i] for i in np.linspace(0, len(runs) - 1, bands.MANY_RUNS).round().astype(int)]
+    theme.draw_lines(ax3, [r[["inpca1", "inpca2"]].assign(z=r["inpca3"] if has3 else 0.0).to_numpy()
+                           for r in shown], theme.palette(len(shown)), lw=0.5)
+    ax3.text2D(0.0, 1.0, f"{len(shown)} of {len(runs)} runs", transform=ax3.transAxes, fontsize=6)
+    curves = [(r["epoch"], r["progress"]) for r in runs]
+    grid = bands.common_grid(curves)
+    bands.draw_bands(axp, grid, bands.on_grid(curves, grid), theme.COLORBLIND[0])
+    ax2.text(0.98, 0.02, f"{len(runs)} runs, {len(pts)} checkpoints", transform=ax2.transAxes, ha="right", fontsize=6)
 
 
 def swept_factors(summary: pd.DataFrame) -> list[str]:
@@ -125,18 +158,29 @@ def plot_inpca_factors(coords: pd.DataFrame, stress: pd.DataFrame, summary: pd.D
     p = c[c["kind"] == "checkpoint"].merge(summary[["run_id", *factors]].astype({"run_id": str}), on="run_id",
                                            how="left")
     has3 = "inpca3" in p
+    # An even sample of checkpoints keeps a million of them to seconds (the Agg markers, and the
+    # 3-D depth sort on every draw, cost time by the point; at panel size more points only saturate)
+    in2, in3 = (np.unique(np.linspace(0, len(p) - 1, min(len(p), m)).round().astype(int))
+                for m in (MAX_2D_POINTS, MAX_3D_POINTS))
     for i, f in enumerate(factors):
         ax2 = fig.add_subplot(rows, 2, 2 * i + 1)
         ax3 = theme.add_3d(fig, rows, 2, 2 * i + 2)
         colors, key = _factor_colors(p[f], f)
-        ax2.scatter(p["inpca1"], p["inpca2"], c=colors, s=3, lw=0, rasterized=True)
-        ax3.scatter(p["inpca1"], p["inpca2"], p["inpca3"] if has3 else 0, c=colors, s=2, lw=0, rasterized=True)
+        q2, q3 = p.iloc[in2], p.iloc[in3]
+        ax2.scatter(q2["inpca1"], q2["inpca2"], c=np.asarray(colors)[in2], s=3, lw=0, rasterized=True)
+        ax3.scatter(q3["inpca1"], q3["inpca2"], q3["inpca3"] if has3 else 0, c=np.asarray(colors)[in3], s=2, lw=0,
+                    rasterized=True)
+        for ax, shown in ((ax2, in2), (ax3, in3)):
+            if len(shown) < len(p):
+                getattr(ax, "text2D", ax.text)(0.0, 1.0, f"{len(shown)} of {len(p)} checkpoints (even sample)",
+                                               transform=ax.transAxes, fontsize=6)
         _landmarks(ax2, ax3, c, has3)
         ax2.set(xlabel="InPCA 1", ylabel="InPCA 2")
         ax2.set_title(f"coloured by {f}", fontsize=9, loc="left")
         ax3.set(xlabel="InPCA 1", ylabel="InPCA 2", zlabel="InPCA 3")
         if isinstance(key, list):
-            ax2.legend(handles=key, title=f, fontsize=6, title_fontsize=7, frameon=False, loc="best")
+            ax2.legend(handles=key, title=f, fontsize=6, title_fontsize=7, frameon=False,
+                       loc="best" if len(in2) <= 20_000 else "upper right")  # "best" costs seconds per 100k points
         else:
             theme.epoch_colorbar(fig, key, ax3, label=f)
     fig.suptitle(f"InPCA embedding of {group} by swept factor ({len(p)} checkpoints)", fontsize=10)
@@ -179,7 +223,8 @@ def plot_inpca_progress(coords: pd.DataFrame, summary: pd.DataFrame, time_axis: 
     if splits.empty or splits[["hidden", "output"]].isna().all().all():
         theme.note(ax_s, "no branching events in progress units\n(summary without InPCA columns, or no splits)")
     else:
-        ax_s.scatter(splits["hidden"], splits["output"], s=14, color=theme.palette(1)[0])
+        ax_s.scatter(splits["hidden"], splits["output"], color=theme.palette(1)[0],
+                     **bands.scatter_kws(len(splits), s=14))
         ax_s.plot([0, 1], [0, 1], ":", color="0.5", lw=0.8)
         ax_s.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
     ax_s.set(xlabel="first hidden-layer split (progress)", ylabel="first output-layer split (progress)",
@@ -189,6 +234,14 @@ def plot_inpca_progress(coords: pd.DataFrame, summary: pd.DataFrame, time_axis: 
         theme.note(ax_a, "no embedded checkpoints")
         return fig
     by_run = _runs(pts, "snapshot")
+    if len(by_run) > bands.MANY_RUNS:  # splits of thousands of runs would hide the bands: left out
+        curves = [(r[time_axis], r["test_acc"]) for r in by_run.values()]
+        grid = bands.common_grid(curves)
+        bands.draw_bands(ax_a, grid, bands.on_grid(curves, grid), theme.COLORBLIND[0])
+        ax_a.set(xlabel=TIME_LABEL[time_axis], ylabel="test accuracy", ylim=(0, 1.02),
+                 title=f"accuracy of {len(by_run)} runs: median, 25-75 %, 5-95 %")
+        fig.suptitle("Weights and predictions on one clock: geodesic progress ignorance \u2192 truth", fontsize=10)
+        return fig
     colors = theme.palette(len(by_run))
     theme.draw_lines(ax_a, [r[[time_axis, "test_acc"]].to_numpy() for r in by_run.values()], colors, lw=0.8)
     for (rid, r), color in zip(by_run.items(), colors):

@@ -18,7 +18,7 @@ from ..sweep.points import POINT_DEFAULTS
 from ..store.snapshots import open_store
 from ..results.summary import read_summary, summary_long
 from ..utils.tables import read_tsv
-from . import SWEEP_FIGURES, theme
+from . import SWEEP_FIGURES, bands, theme
 from .inpca import inpca_figures
 from .labels import run_labels, value_label, varied_fields
 
@@ -93,7 +93,8 @@ def plot_branch_vs_jump(summary: pd.DataFrame):
     else:
         order = _role_order(d)
         sns.scatterplot(d, x="first_branch_epoch", y="first_jump_epoch", hue="layer_role", hue_order=order,
-                        palette=dict(zip(order, theme.layer_colors(len(order)))), style="layer_role", s=30, ax=ax)
+                        palette=dict(zip(order, theme.layer_colors(len(order)))), style="layer_role", ax=ax,
+                        **bands.scatter_kws(len(d), s=30))
         lo = float(np.nanmin(d[["first_branch_epoch", "first_jump_epoch"]].to_numpy()))
         hi = float(np.nanmax(d[["first_branch_epoch", "first_jump_epoch"]].to_numpy()))
         ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--", label="same epoch")
@@ -117,7 +118,7 @@ def plot_accuracy_vs_branches(summary: pd.DataFrame):
             theme.note(ax, "no runs to show")
         else:
             sns.regplot(d, x="branches", y="final_test_acc", ax=ax, color=color, fit_reg=d["branches"].nunique() > 1,
-                        ci=None, scatter_kws={"s": 18, "alpha": 0.8}, line_kws={"lw": 1})
+                        ci=None, scatter_kws=bands.scatter_kws(len(d), s=18, alpha=0.8), line_kws={"lw": 1})
             lo, hi = d["branches"].min(), d["branches"].max()
             ax.set_xlim(lo - 1, hi + 1)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -143,7 +144,8 @@ def plot_counts_vs_baselines(summary: pd.DataFrame):
             if dd.empty:
                 theme.note(ax, f"no {base}\n(no branching tables in the summary)")
             else:
-                ax.scatter(dd[base].astype(float), dd["branches"].astype(float), s=14, color=color, alpha=0.8)
+                ax.scatter(dd[base].astype(float), dd["branches"].astype(float), color=color,
+                           **bands.scatter_kws(len(dd), s=14, alpha=0.8))
                 r = rho.loc[(role, "branches", base)] if (role, "branches", base) in rho.index else None
                 txt = "Spearman \u03c1 = NA" if r is None or np.isnan(r["spearman_rho"]) else \
                     f"Spearman \u03c1 = {r['spearman_rho']:.2f} (n={int(r['n_runs'])})"
@@ -166,6 +168,9 @@ def plot_accuracy_curves(summary: pd.DataFrame, stores):
     paths = {Path(s).parent.name: s for s in stores}
     ids = [r for r in summary["run_id"] if r in paths]
     curves = [_accuracy_curve(paths[rid]) for rid in ids]
+    if len(ids) > bands.MANY_RUNS:
+        _accuracy_bands((ax_train, ax_test), summary, ids, curves, diverged)
+        return fig
     colors = theme.palette(max(len(ids), 1))[:len(ids)]
     styles = ["--" if diverged.get(rid) else "-" for rid in ids]
     names = [labels[rid] + (" (diverged)" if diverged.get(rid) else "") for rid in ids]
@@ -181,6 +186,53 @@ def plot_accuracy_curves(summary: pd.DataFrame, stores):
         ax_test.text(0.98, 0.02, f"{len(ids)} runs", transform=ax_test.transAxes, ha="right", fontsize=7)
     fig.suptitle("Accuracy of every run of the sweep", fontsize=10)
     return fig
+
+
+def band_factor(summary: pd.DataFrame, max_levels: int = 6) -> str | None:
+    """The swept field that groups the bands: the varied field with the fewest levels (at most
+    `max_levels`, more bands overlap into a blur); None: one group of all runs."""
+    fields = [f for f in varied_fields(summary) if 1 < summary[f].nunique(dropna=False) <= max_levels]
+    return min(fields, key=lambda f: summary[f].nunique(dropna=False)) if fields else None
+
+
+def _accuracy_bands(axes, summary: pd.DataFrame, ids: list, curves: list, diverged: dict) -> None:
+    """Many runs: per group of `band_factor`, the median and 25-75 % / 5-95 % bands of accuracy on a
+    common epoch grid, and the best, median and worst run by final test accuracy labelled by run id.
+    Diverged runs are left out of the bands (their accuracy after divergence means nothing)."""
+    factor = band_factor(summary)
+    level = summary.set_index("run_id")[factor].map(value_label) if factor else None
+    keep = [i for i, rid in enumerate(ids) if not diverged.get(rid)]
+    groups = {}
+    for i in keep:
+        groups.setdefault(f"{factor}={level[ids[i]]}" if factor else "all runs", []).append(i)
+    groups = dict(sorted(groups.items()))
+    colors = dict(zip(groups, theme.palette(max(len(groups), 1))))
+    grid = bands.common_grid([(c["epoch"], c["test_acc"]) for c in curves])
+    for ax, split in zip(axes, ("train", "test")):
+        for g, members in groups.items():
+            vals = bands.on_grid([(curves[i]["epoch"], curves[i][f"{split}_acc"]) for i in members], grid)
+            bands.draw_bands(ax, grid, vals, colors[g], label=f"{g} (n={len(members)})")
+            final = {ids[i]: _last_finite(curves[i]["test_acc"]) for i in members}
+            for how, rid in bands.highlights(final).items():
+                c = curves[ids.index(rid)]
+                ax.plot(c["epoch"], c[f"{split}_acc"], color=colors[g], lw=0.6, ls=":")
+                if split == "test":
+                    ax.annotate(f"{how} {rid}", (c["epoch"][-1], c["test_acc"][-1]), fontsize=5, color=colors[g],
+                                textcoords="offset points", xytext=(2, 0), va="center", annotation_clip=False)
+        ax.set(xlabel="epoch", ylabel="accuracy", title=f"{split} accuracy", ylim=(0, 1.02))
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.25, 1), frameon=False, fontsize=7,
+                   title="median; bands 25-75 %, 5-95 %", title_fontsize=7)
+    n_div = len(ids) - len(keep)
+    axes[1].text(0.98, 0.02, f"{len(ids)} runs" + (f"; {n_div} diverged left out" if n_div else ""),
+                 transform=axes[1].transAxes, ha="right", fontsize=7)
+    axes[0].figure.suptitle(f"Accuracy of {len(ids)} runs by {factor or 'sweep'}: quantile bands; dotted: best, "
+                            "median and worst final test accuracy", fontsize=10)
+
+
+def _last_finite(a) -> float:
+    a = np.asarray(a, float)
+    ok = np.isfinite(a)
+    return float(a[ok][-1]) if ok.any() else np.nan
 
 
 def _accuracy_curve(store) -> dict:
