@@ -35,6 +35,8 @@ from topolearn.sweep.points import normalize_point  # noqa: E402
 from topolearn.train import (StackedNet, StackedOptimizer, epoch_order, make_optimizer, model_for_point,  # noqa: E402
                              packed_update)
 
+from bench_train import best_of, matmul_flops  # noqa: E402  (this folder: the MLP benchmark's timers)
+
 FASHION = {"dataset": "fashion-mnist", "arch": "cnn", "channels": [16, 32], "depth": 1, "width": 64,
            "activation": "relu", "bias": True, "optimizer": "adam", "lr": 1e-3, "batch_size": 128, "init": "kaiming"}
 DIGITS = FASHION | {"dataset": "digits", "channels": [4, 8], "width": 16, "batch_size": 32}
@@ -72,25 +74,6 @@ def packed(points, X, y, idx, bs, shape) -> float:
     for b in range(0, idx.shape[1], bs):
         packed_update(stack, opt, X, y, idx[:, b:b + bs])
     return time.perf_counter() - t
-
-
-def best_of(repeats: int, **fns) -> dict:
-    best = {}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            best[name] = min(best.get(name, float("inf")), fn())
-    return best
-
-
-def matmul_flops(size: int = 1024, repeats: int = 3) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * size ** 3 / best
 
 
 def conv_throughput(p: dict, shape: tuple, repeats: int = 5) -> float:
@@ -177,7 +160,7 @@ def main():
     if args.quick:
         args.nets, args.updates, args.digits_updates, args.repeats = 4, 3, 3, 1
     torch.set_num_threads(1)
-    peak = matmul_flops()
+    peak = matmul_flops(1024, 3)
     r1 = part("1. fashion-mnist CNN [16, 32] 3x3, dense 64, batch 128", FASHION, "fashion-mnist", args.data_root,
               args.nets, args.updates, args.repeats, peak)
     print(f"RATIO 1 packed / plain net-updates/s = {r1:.2f}  (target >= 4)")
