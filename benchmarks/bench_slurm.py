@@ -1,9 +1,10 @@
 """SLURM jobs per sweep point with packed training and batched analysis (profiles/slurm).
 
-1. Plan: a dry run (-n) of a --plan-points sweep (default 1,000, the default architecture of
-   bench_sweep.py: digits 64-32-32-10, init x lr x seed, default pack_size and analysis_batch)
-   under the SLURM profile: jobs it would submit to SLURM (packs, analysis and figure batches)
-   and jobs it keeps on the submit host (sweep table, summary, InPCA, sweep figures). No cluster needed.
+1. Plan: a dry run (-n) of a --plan-points sweep (default 1,000; 10,000 for the scale target, at most
+   150 submissions; the default architecture of bench_sweep.py: digits 64-32-32-10, init x lr x seed,
+   default pack_size and analysis_batch) under the SLURM profile: the SLURM submissions (a pack and
+   the analysis of its runs are one job group, one submission; figure batches) and the jobs kept on
+   the submit host (sweep table, summary, InPCA, sweep figures). No cluster needed.
 2. Run (when `sinfo` finds a cluster, e.g. .ci/slurm/setup.sh): a --points sweep (default 64) of
    tiny nets through rule all on the local SLURM, pack_size and analysis_batch 16: SLURM jobs
    submitted, wall time, and jobs per point (one job per point would be >= 2: train + analysis).
@@ -64,33 +65,42 @@ def local_rules() -> set[str]:
     return names
 
 
-def planned(out: str) -> tuple[dict, dict]:
-    """{rule kind: count} of the SLURM jobs and of the local jobs a dry run lists (a dry run does
-    not mark local rules, so they come from the rule files)."""
+def planned(out: str) -> tuple[dict, dict, int]:
+    """({rule kind: count} of the jobs SLURM would run, of the local jobs, SLURM submissions) of a
+    dry run: jobs of one group (a pack and the analysis of its runs) are one submission. A dry run
+    does not mark local rules, so they come from the rule files."""
     kind = lambda rule: re.sub(r"_[0-9a-f]{10}$", "_<id>", rule)  # noqa: E731
     remote, local, local_names = {}, {}, local_rules()
-    for rule in re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M):
-        d = local if rule in local_names else remote
-        d[kind(rule)] = d.get(kind(rule), 0) + 1
-    return remote, local
+    groups, ungrouped, group = set(), 0, None
+    for line in out.splitlines():
+        if m := re.search(r"Group job (\S+) \(jobs", line):
+            group = m.group(1)
+            groups.add(group)
+        elif m := re.match(r"^( *)(?:local)?rule (\w+):", line):
+            indented, rule = bool(m.group(1)), m.group(2)
+            group = group if indented else None
+            d = local if rule in local_names else remote
+            d[kind(rule)] = d.get(kind(rule), 0) + 1
+            ungrouped += d is remote and group is None
+    return remote, local, len(groups) + ungrouped
 
 
 def plan(n_points: int, tmp: Path) -> None:
     wd = tmp / "plan"
     wd.mkdir()
     wall, out = snakemake(wd, sweep_config(n_points, epochs=60), "-n")
-    remote, local = planned(out)
-    n = sum(remote.values())
-    print(f"plan   : {n_points} points -> {n} SLURM jobs ({', '.join(f'{v} {k}' for k, v in remote.items())}) "
-          f"+ {sum(local.values())} local ({', '.join(local)}); {n / n_points:.3f} SLURM jobs per point; "
-          f"dry run {wall:.1f} s", flush=True)
+    remote, local, submissions = planned(out)
+    print(f"plan   : {n_points} points -> {submissions} SLURM submissions of {sum(remote.values())} jobs "
+          f"({', '.join(f'{v} {k}' for k, v in remote.items())}; a pack and its analysis are one submission) "
+          f"+ {sum(local.values())} local ({', '.join(local)}); {submissions / n_points:.3f} submissions per point "
+          f"(target <= 150 at 10,000 points); dry run {wall:.1f} s", flush=True)
 
 
 def run(n_points: int, tmp: Path) -> None:
     wd = tmp / "run"
     wd.mkdir()
     wall, out = snakemake(wd, tiny_config(n_points), "all")
-    submitted = re.findall(r"submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/rule_(\w+)/", out)
+    submitted = re.findall(r"submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/(?:rule|group)_(\w+)/", out)
     kinds = {}
     for rule in submitted:
         k = re.sub(r"_[0-9a-f]{10}$", "_<id>", rule)

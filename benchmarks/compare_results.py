@@ -15,12 +15,16 @@ Compared:
     versions.topolearn         the version string of the code under comparison
   `manifest` (size and CRC32 of every file) is compared: equal arrays, codec and metadata give
   equal bytes, so a difference there is a difference in the files.
-- tables: every `.tsv` outside logs/, figures/, checkpoints/, quarantine/, archive/ and the InPCA
-  cache (sweep.tsv, summary.tsv, branches/, branching/ curves, events and symmetry, stability/,
-  layers/, inpca/ coords and stress, effective_width/), byte for byte; when the bytes differ, cell
-  by cell, where the columns of IGNORED_COLUMNS are left out (summary.tsv's `wall_time_s`: a
-  copy of the store attr).
-- learning graphs: every mapper/{run_id}/*.json, as parsed JSON.
+- tables: every `.tsv` outside logs/, figures/, checkpoints/, quarantine/, archive/, the InPCA
+  cache and the analysis tables (sweep.tsv, summary.tsv, stability/, inpca/ coords and stress,
+  effective_width/), byte for byte; when the bytes differ, cell by cell, where the columns of
+  IGNORED_COLUMNS are left out (summary.tsv's `wall_time_s`: a copy of the store attr).
+- analysis tables (branches, curve, events, symmetry, layers): by content, whichever folder holds a
+  run's rows (its batch's tables/{gid}/ or its own mapper folder: topolearn.analysis.tables), every
+  run of either folder's mapper/, rows sorted by run id (each run's rows in their written order),
+  cell by cell as written.
+- learning graphs: every mapper/{run_id}/*.json, as parsed JSON; the stamp's `tables` (where the
+  rows are, which depends on how runs were batched) is left out.
 
 A file present in one folder only is a difference. `--ignore-attr` and `--ignore-column` add to
 the lists (e.g. `--ignore-attr pack` to compare a folder where some runs were retrained alone).
@@ -38,6 +42,9 @@ IGNORED_ATTRS = {"wall_time_s", "timing", "hostname", "slurm_job_id", "resumed_f
 IGNORED_COLUMNS = {"wall_time_s"}
 SKIPPED_DIRS = {"logs", "figures", "checkpoints", "quarantine", "archive", "cache"}
 EXAMPLES = 3  # differing cells or elements shown per column or array
+
+
+ANALYSIS_DIRS = ("tables", "mapper")  # analysis tables: compared by content (compare_analysis_tables)
 
 
 def _kept(rel: Path) -> bool:
@@ -141,7 +148,23 @@ def compare_table(rel: str, a: Path, b: Path, ignored_columns) -> list[str]:
         return [f"{rel}: one table is empty"]
     from topolearn.utils.tables import read_tsv
 
-    ta, tb = read_tsv(a, dtype=str), read_tsv(b, dtype=str)
+    return compare_frames(rel, read_tsv(a, dtype=str), read_tsv(b, dtype=str), ignored_columns)
+
+
+def compare_analysis_tables(a: Path, b: Path, ignored_columns) -> tuple[list[str], int]:
+    """Each analysis table kind of every run of either folder, by content (module doc)."""
+    from topolearn.analysis.tables import KINDS, sweep_tables
+
+    rids = sorted({p.name for root in (a, b) if (root / "mapper").is_dir() for p in (root / "mapper").iterdir()})
+    ta, tb = sweep_tables(a, rids, dtype=str), sweep_tables(b, rids, dtype=str)
+    out = []
+    for kind in KINDS:
+        out += compare_frames(f"analysis table {kind}", ta[kind], tb[kind], ignored_columns, formatting=False)
+    return out, len(KINDS) if rids else 0
+
+
+def compare_frames(rel: str, ta, tb, ignored_columns, formatting: bool = True) -> list[str]:
+    """Cell by cell (strings as written); `formatting`: say so when only the bytes differed."""
     cols_a, cols_b = [c for c in ta if c not in ignored_columns], [c for c in tb if c not in ignored_columns]
     if cols_a != cols_b:
         only_a, only_b = sorted(set(cols_a) - set(cols_b)), sorted(set(cols_b) - set(cols_a))
@@ -156,13 +179,15 @@ def compare_table(rel: str, a: Path, b: Path, ignored_columns) -> list[str]:
             rows = np.flatnonzero(diff.to_numpy())
             shown = ", ".join(f"row {r}: {x.iloc[r]!r} vs {y.iloc[r]!r}" for r in rows[:EXAMPLES])
             out.append(f"{rel}: column {c}: {len(rows)} of {len(x)} cells differ ({shown})")
-    if not out and ignored_columns.isdisjoint(ta.columns):
+    if formatting and not out and ignored_columns.isdisjoint(ta.columns):
         out.append(f"{rel}: bytes differ, cells equal (formatting)")
     return out
 
 
 def compare_json(rel: str, a: Path, b: Path) -> list[str]:
     da, db = json.loads(a.read_text()), json.loads(b.read_text())
+    if Path(rel).name == "analysis.json":  # where the run's rows are: an execution detail
+        da, db = ({k: v for k, v in d.items() if k != "tables"} if isinstance(d, dict) else d for d in (da, db))
     if da == db:
         return []
     fa, fb = flatten(da), flatten(db)
@@ -186,12 +211,17 @@ def compare(a: Path, b: Path, ignored_attrs=IGNORED_ATTRS, ignored_columns=IGNOR
              ("learning graphs", "mapper/*/*.json", compare_json))
     for kind, pattern, fn in kinds:
         in_a, in_b = find(a, pattern), find(b, pattern)
+        if kind == "tables":
+            in_a, in_b = ({r for r in found if Path(r).parts[0] not in ANALYSIS_DIRS} for found in (in_a, in_b))
         diffs += [f"{rel}: only in A" for rel in sorted(in_a - in_b)]
         diffs += [f"{rel}: only in B" for rel in sorted(in_b - in_a)]
         both = sorted(in_a & in_b)
         for rel in both:
             diffs += fn(rel, a / rel, b / rel)
         counts[kind] = len(both)
+    found, n = compare_analysis_tables(a, b, ignored_columns)
+    diffs += found
+    counts["tables"] += n
     return diffs, counts
 
 

@@ -15,7 +15,7 @@ import yaml
 import zarr
 
 from topolearn.sweep.config import validate_config
-from topolearn.sweep.packing import analysis_paths, form_packs, group_id
+from topolearn.sweep.packing import form_packs, group_id
 from topolearn.store.snapshots import read_all_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +111,9 @@ def targets(cfg: dict, analysis: bool) -> list[str]:
 
 
 def analysis_files(cfg: dict) -> list[str]:
-    """Every run's analysis products (tables; the learning graphs are checked file by file)."""
-    return [p for r in sorted(points(cfg)) for k, p in analysis_paths("results", r).items() if k != "mapper"]
+    """Every run's analysis as targets: its mapper folder (learning graphs and the stamp; the job
+    that makes it makes the table folder its stamp names)."""
+    return [f"results/mapper/{r}" for r in sorted(points(cfg))]
 
 
 def cluster_targets(cfg: dict) -> list[str]:
@@ -241,11 +242,13 @@ _SLURM_RUN: dict = {}
 
 
 def _running_job(rule: str) -> str | None:
-    """SLURM id of the running job of `rule` (the plugin's comment: rule_<rule>, no wildcards here)."""
+    """SLURM id of the running job of `rule` (the plugin's comment: rule_<rule>, no wildcards here;
+    a pack runs in its job group with its analysis, commented rule_pack_<id>_<its rules>)."""
+    group = f"rule_pack_{rule.removeprefix('train_pack_')}_"
     res = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k"], capture_output=True, text=True)
     for line in res.stdout.splitlines():
         job_id, comment = line.split("|", 1)
-        if comment == f"rule_{rule}":
+        if comment == f"rule_{rule}" or comment.startswith(group):
             return job_id
     return None
 

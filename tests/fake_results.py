@@ -12,6 +12,7 @@ import pandas as pd
 from topolearn.sweep.points import normalize_point, run_id
 from topolearn.learning_graphs.graphs import BRANCH_COLUMNS
 from topolearn.store.snapshots import create_store, finalize_store, write_rows
+from topolearn.sweep.packing import STAMP, TABLE_FILES
 
 BRANCH_EPOCH = 2.0
 
@@ -32,7 +33,8 @@ def _weights(rng, n_snap, n_out, n_in, epochs, k):
 
 def write_run(results, point: dict | None = None, *, diverge_at: int | None = None, empty_layers=(),
               seed: int = 0, flag_diverged: bool = True) -> str:
-    """Write results/{runs,branches,branching,mapper} of one synthetic run; returns its run id.
+    """Write results/{runs,mapper} of one synthetic run (its tables in its mapper folder, as a run
+    analysed alone has them); returns its run id.
 
     diverge_at: losses NaN from that snapshot on (the last train loss inf), weights and predictions
     after it; flag_diverged=False leaves the store's `diverged` attr False all the same.
@@ -68,11 +70,11 @@ def write_run(results, point: dict | None = None, *, diverge_at: int | None = No
     flagged = diverge_at is not None and flag_diverged
     finalize_store(path, n, {"diverged": flagged, "diverged_at_step": int(diverge_at * 10) if flagged else None,
                              "wall_time_s": 1.5})
-    _write_tables(results, rid, shapes, epochs, acc, empty_layers)
+    _write_tables(results, rid, shapes, epochs, acc, empty_layers, "diverged" if diverge_at is not None else "ok")
     return rid
 
 
-def _write_tables(results, rid, shapes, epochs, acc, empty_layers):
+def _write_tables(results, rid, shapes, epochs, acc, empty_layers, status):
     n_layers = len(shapes)
     branch_rows, curve, events = [], [], []
     for i, (n_neurons, _) in enumerate(shapes):
@@ -93,10 +95,14 @@ def _write_tables(results, rid, shapes, epochs, acc, empty_layers):
                        "groups_before": 1, "groups_after": k, "jump_epoch": BRANCH_EPOCH, "jump_size": 0.3,
                        "lag_epochs": 0.5})
         _write_mapper(results / "mapper" / rid / f"layer{i}.json", epochs, n_neurons, k, empty, branch_rows[-1])
-    for sub, rows, name in (("branches", branch_rows, f"{rid}.tsv"), ("branching", curve, f"{rid}.tsv"),
-                            ("branching", events, f"{rid}.events.tsv")):
-        (results / sub).mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_csv(results / sub / name, sep="\t", index=False, na_rep="NA")
+    # a run analysed alone: its tables in its mapper folder, which its stamp names
+    mdir = results / "mapper" / rid
+    for kind, rows in (("branches", branch_rows), ("curve", curve), ("events", events)):
+        pd.DataFrame(rows).to_csv(mdir / TABLE_FILES[kind], sep="\t", index=False, na_rep="NA")
+    for kind in ("symmetry", "layers"):
+        (mdir / TABLE_FILES[kind]).write_text("run_id\n")
+    reason = "" if status == "ok" else "fake divergence"  # tables all the same: the figures' inputs
+    (mdir / STAMP).write_text(json.dumps({"settings": "fake", "status": status, "reason": reason, "tables": f"mapper/{rid}"}))
 
 
 def _write_mapper(path, epochs, n_neurons, k, empty, row):

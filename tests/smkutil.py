@@ -7,10 +7,11 @@ from pathlib import Path
 
 
 def jobs_in(text: str) -> list[tuple[str, dict, list[str]]]:
-    """(rule, wildcards, outputs) of every job Snakemake's output announces."""
+    """(rule, wildcards, outputs) of every job Snakemake's output announces (a dry run lists the jobs
+    of a job group indented under it)."""
     jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
-        m = re.match(r"(?:local)?rule (\w+):", block)
+    for block in re.split(r"\n(?=[ \t]*(?:local)?rule \w+:)", text):
+        m = re.match(r"[ \t]*(?:local)?rule (\w+):", block)
         if not m:
             continue
         wc = re.search(r"wildcards: (.*)", block)

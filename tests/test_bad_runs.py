@@ -21,7 +21,8 @@ from topolearn.results.summary import make_summary
 from topolearn.store.health import DIVERGENCE_BOUND, assess
 from topolearn.store.snapshots import create_store, finalize_store, read_metrics, write_rows
 from topolearn.sweep.config import validate_config
-from topolearn.sweep.packing import analysis_paths
+from topolearn.analysis.tables import run_tables
+from topolearn.sweep.packing import TABLE_FILES
 from topolearn.sweep.points import run_id
 from topolearn.sweep.table import write_sweep_table
 
@@ -62,8 +63,7 @@ def sweep(tmp_path_factory):
     ids = {"good": write_run(res, points["good"], seed=1), "empty": write_bad_run(res, points["empty"], 0),
            "huge": write_bad_run(res, points["huge"], 9, 2.8e28), "fails": write_run(res, points["fails"], seed=4)}
     for rid in ids.values():  # the analysis writes every table itself
-        for key, p in analysis_paths(str(res), rid).items():
-            shutil.rmtree(p, ignore_errors=True) if key == "mapper" else Path(p).unlink(missing_ok=True)
+        shutil.rmtree(res / "mapper" / rid, ignore_errors=True)
     write_sweep_table({run_id(p): p for p in points.values()}, res / "sweep.tsv")
     return res, ids
 
@@ -73,7 +73,7 @@ def analysed(sweep):
     res, ids = sweep
     rids = list(ids.values())
     stores = [str(res / "runs" / r / "snapshots.zarr") for r in rids]
-    outputs = [p for r in rids for p in analysis_paths(str(res), r).values()]
+    outputs = [str(res / "mapper" / r) for r in rids] + [str(res / "tables" / "batch")]
     real = batch.layer_outputs
 
     def layer_outputs(*args, **kw):
@@ -84,7 +84,8 @@ def analysed(sweep):
     mp = pytest.MonkeyPatch()
     mp.setattr(batch, "layer_outputs", layer_outputs)
     try:
-        analyze_runs(run_jobs(stores, outputs), SETTINGS, threads=1)  # one process: the patch holds
+        jobs, tables = run_jobs(stores, outputs)
+        analyze_runs(jobs, SETTINGS, threads=1, tables=tables)  # one process: the patch holds
     finally:
         mp.undo()
     return res, ids, stores
@@ -116,11 +117,13 @@ def test_a_batch_with_bad_runs_analyses_the_others_and_marks_each_bad_one(analys
         rid = ids[name]
         assert analysis_status(res / "mapper" / rid) == status
         assert [p.name for p in (res / "mapper" / rid).iterdir()] == ["analysis.json"]
-        for key, p in analysis_paths(str(res), rid).items():  # every declared output, with its header
-            if key != "mapper":
-                assert pd.read_csv(p, sep="\t").empty and Path(p).read_text().startswith(
-                    "run_id" if key != "layers" else ""), p
-    assert len(pd.read_csv(res / "branches" / f"{ids['good']}.tsv", sep="\t")) == 2
+        assert all(t.empty for t in run_tables(res, rid).values())  # no rows, whatever the table
+    # one table set for the batch, each with its header, `run_id` first, rows of the good run only
+    assert sorted(p.name for p in (res / "tables" / "batch").iterdir()) == sorted(TABLE_FILES.values())
+    for name in TABLE_FILES.values():
+        table = pd.read_csv(res / "tables" / "batch" / name, sep="\t", dtype={"run_id": str})
+        assert table.columns[0] == "run_id" and set(table["run_id"]) <= {ids["good"]}, name
+    assert len(run_tables(res, ids["good"])["branches"]) == 2
 
 
 def test_a_damaged_store_still_fails_its_batch(sweep, tmp_path):
@@ -129,9 +132,8 @@ def test_a_damaged_store_still_fails_its_batch(sweep, tmp_path):
     copy = tmp_path / "runs" / rid / "snapshots.zarr"  # outside the workflow's layout: refused, not moved
     shutil.copytree(res / "runs" / rid / "snapshots.zarr", copy)
     next(p for p in (copy / "weights" / "layer0" / "c").rglob("*") if p.is_file()).unlink()
-    outputs = list(analysis_paths(str(tmp_path), rid).values())
     with pytest.raises(RuntimeError, match="StoreError"):
-        analyze_runs(run_jobs([str(copy)], outputs), SETTINGS)
+        analyze_runs(run_jobs([str(copy)], [str(tmp_path / "mapper" / rid)])[0], SETTINGS)
     assert not (tmp_path / "mapper" / rid / "analysis.json").exists()
 
 
@@ -149,13 +151,9 @@ def test_inpca_leaves_out_the_runs_it_cannot_place_with_a_note(analysed, capsys,
 @pytest.fixture(scope="module")
 def summary(analysed):
     res, ids, stores = analysed
-    rids = list(ids.values())
     make_inpca(stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv")
-    paths = {k: [analysis_paths(str(res), r)[k] for r in rids] for k in analysis_paths("", "x")}
-    df = make_summary(res / "sweep.tsv", stores, paths["branches"], paths["events"], res / "summary.tsv",
-                      coords_tsv=res / "inpca/coords.tsv", stress_tsv=res / "inpca/stress.tsv",
-                      symmetry=paths["symmetry"], curves=paths["curve"], layers=paths["layers"],
-                      analyses=paths["mapper"])
+    df = make_summary(res / "sweep.tsv", stores, res / "summary.tsv",
+                      coords_tsv=res / "inpca/coords.tsv", stress_tsv=res / "inpca/stress.tsv")
     return df.set_index("run_id"), ids
 
 
@@ -177,8 +175,7 @@ def test_figures_of_runs_that_were_not_analysed_are_notes(analysed, tmp_path):
     rids = list(ids.values())
     outdirs = [tmp_path / "figures" / r for r in rids]
     stability = [tmp_path / "stability" / f"{r}.tsv" for r in rids[1:]]
-    plot_runs(stores[1:], [res / "mapper" / r for r in rids[1:]], [analysis_paths(str(res), r)["curve"] for r in rids[1:]],
-              stability, outdirs[1:], FIGURES, SETTINGS)
+    plot_runs(stores[1:], [res / "mapper" / r for r in rids[1:]], stability, outdirs[1:], FIGURES, SETTINGS)
     for d, s in zip(outdirs[1:], stability):
         assert sorted(p.stem for p in d.glob("*.png")) == sorted(RUN_FIGURES), d
         assert not list(d.glob("learning_graph_*")) and pd.read_csv(s, sep="\t").empty

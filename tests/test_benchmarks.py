@@ -23,6 +23,12 @@ def test_sweep_benchmark_quick_mode():
     assert re.search(r"dry run: [\d.]+ s wall \(fastest of [\d., ]+\), \d+ jobs planned", out), out
     assert re.search(r"packed: [\d.]+ s for 16 points", out) and re.search(r"unpacked: [\d.]+ s for 4 points", out), out
     assert re.search(r"speed-up per point, unpacked / packed: [\d.]+x", out), out
+    stages = dict(re.findall(r"^(training|analysis|InPCA|summary|sweep figures|explorer) +(\d+) ", out, re.M))
+    assert {"training", "analysis", "InPCA", "summary", "sweep figures", "explorer"} <= set(stages), out
+    assert re.search(r"peak memory: largest job [\d.]+ GB \(\S+", out), out
+    per_run = float(re.search(r"files per run: ([\d.]+) \(distinct inodes", out).group(1))
+    assert 5 < per_run < 200, out  # every run's store and learning graphs are found
+    assert re.search(r"training: [\d.]+ TFLOP of updates; [\d.]+ GFLOP/s in the update loops", out), out
 
 
 @pytest.mark.slow

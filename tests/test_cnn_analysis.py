@@ -16,7 +16,7 @@ from topolearn.results.summary import build_summary, summary_long
 from topolearn.sweep import jobsize
 from topolearn.sweep.config import validate_config
 from topolearn.sweep.mapper_settings import mapper_layers
-from topolearn.sweep.packing import analysis_paths
+from topolearn.analysis.tables import run_tables
 from topolearn.sweep.points import layer_names, normalize_point, run_id
 from topolearn.sweep.schema import ConfigError
 from topolearn.sweep.table import write_sweep_table
@@ -66,7 +66,7 @@ def analysed(tmp_path_factory):
     train_pack(points, stores, [s.parent / "scratch" for s in stores], chunk=2, log=io.StringIO())
     settings = copy.deepcopy({"mapper": cfg["mapper"], "branching": cfg["branching"]})
     for p, s in zip(points, stores):
-        analyze_run(RunJob(run_id(p), str(s), analysis_paths(str(res), run_id(p))), settings)
+        analyze_run(RunJob(run_id(p), str(s), str(res / "mapper" / run_id(p))), settings)
     write_sweep_table({run_id(p): p for p in points}, res / "sweep.tsv")
     return res, points, stores
 
@@ -74,22 +74,19 @@ def analysed(tmp_path_factory):
 def test_conv_layers_get_learning_graphs_and_tables(analysed):
     res, points, _ = analysed
     rid = run_id(points[0])
-    paths = analysis_paths(str(res), rid)
-    assert sorted(p.name for p in Path(paths["mapper"]).glob("*.json")) == [
+    assert sorted(p.name for p in (res / "mapper" / rid).glob("*.json")) == [
         "analysis.json", "conv0.json", "conv1.json", "layer0.json", "layer1.json"]
-    br = pd.read_csv(paths["branches"], sep="\t")
+    tables = run_tables(res, rid)  # a run analysed alone: its tables in its mapper folder
+    br = tables["branches"]
     assert list(br["layer"]) == ["conv0", "conv1", "layer0", "layer1"]
     assert list(br["n_neurons"]) == [4, 8, 16, 10] and list(br["layer_index"]) == [0, 1, 0, 1]
-    curve = pd.read_csv(paths["curve"], sep="\t")
+    curve = tables["curve"]
     assert {"conv0", "conv1"} <= set(curve["layer"])
 
 
 def test_summary_has_conv_columns(analysed):
     res, points, stores = analysed
-    ids = [run_id(p) for p in points]
-    paths = [analysis_paths(str(res), r) for r in ids]
-    df = build_summary(res / "sweep.tsv", [str(s) for s in stores], [p["branches"] for p in paths],
-                       [p["events"] for p in paths], curves=[p["curve"] for p in paths])
+    df = build_summary(res / "sweep.tsv", [str(s) for s in stores])
     cols = list(df.columns)
     assert cols.index("conv1_branches") < cols.index("layer0_nodes"), "conv columns before dense ones"
     assert (df["n_conv_layers"] == 2).all() and (df["n_layers"] == 2).all()

@@ -29,6 +29,7 @@ import zarr
 from snakemake.utils import update_config
 
 import topolearn
+from topolearn.analysis.tables import run_tables
 from topolearn.data import load_dataset
 from topolearn.store.snapshots import check_store, read_all_arrays
 from topolearn.sweep.config import load_config_file, validate_config
@@ -170,7 +171,7 @@ def test_summary_has_one_row_per_run_with_a_final_accuracy(finished):
 def test_branch_tables_have_a_row_per_analysed_layer(finished):
     results, cfg = finished
     for rid, p in cfg["points"].items():
-        branches = tsv(results / "branches" / f"{rid}.tsv")
+        branches = run_tables(results, rid)["branches"]
         convs = [f"conv{i}" for i in range(len(p.get("channels") or []))]  # a CNN's conv layers come first
         assert sorted(branches["layer"]) == convs + [f"layer{i}" for i in range(p["depth"] + 1)], rid  # layers: all
         assert (branches["run_id"] == rid).all() and (branches["n_snapshots"] == p["snapshots"]).all()

@@ -13,6 +13,7 @@ import pytest
 from fake_results import make_point, write_run
 
 from browser import CHROMIUM, NO_CHROMIUM, console, render
+from topolearn.analysis.tables import by_run, sweep_table
 from topolearn.figures import explorer
 from topolearn.inpca.sweep import make_inpca
 from topolearn.results.summary import make_summary
@@ -32,14 +33,13 @@ def results(tmp_path_factory):
     rids = sorted(ids)
     stores = [res / "runs" / r / "snapshots.zarr" for r in rids]
     make_inpca(stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv")
-    make_summary(res / "sweep.tsv", stores, [res / "branches" / f"{r}.tsv" for r in rids],
-                 [res / "branching" / f"{r}.events.tsv" for r in rids], res / "summary.tsv",
+    make_summary(res / "sweep.tsv", stores, res / "summary.tsv",
                  coords_tsv=res / "inpca/coords.tsv", stress_tsv=res / "inpca/stress.tsv")
     figs = res / "figures" / "runs" / ids[0]
     figs.mkdir(parents=True)
     for name in ("learning_curves.svg", "learning_curves.png", "learning_graph_layer0.html", "learning_graph_layer0.png"):
         (figs / name).write_text("x")
-    curves = [res / "branching" / f"{r}.tsv" for r in rids]
+    curves = by_run(sweep_table(res, rids, "curve"))
     return res, ids, stores, curves
 
 
@@ -101,15 +101,19 @@ def test_thin_keeps_the_ends_and_at_most_the_limit():
     assert len(idx) <= 80 and idx[0] == 0 and idx[-1] == 999 and (np.diff(idx) > 0).all()
 
 
-def test_a_1000_run_sweep_page_stays_below_25_mb(results, page):
-    """Every run at the most points the page keeps (long runs are thinned to these), 3 layers each."""
+def test_a_10000_run_sweep_page_stays_below_25_mb(results, page):
+    """Every run at the points the page keeps for 10,000 runs of 101 snapshots and 3 layers (the caps
+    shrink with the sweep; a 1,000-run sweep keeps them whole)."""
     data = page_data(page.read_text())
     rng = np.random.default_rng(0)
-    r = lambda n: [explorer._num(v) for v in rng.random(n)]  # noqa: E731 (random digits: no compression luck)
+    r = lambda n: explorer._nums(rng.random(n))  # noqa: E731 (random digits: no compression luck)
+    sweep = lambda n: pd.DataFrame({"n_snapshots": [101] * n, "n_layers": 3, "n_conv_layers": 0})  # noqa: E731
+    assert explorer.point_limits(sweep(1000)) == (explorer.MAX_CURVE_POINTS, explorer.MAX_TRAJECTORY_POINTS)
+    c, t = explorer.point_limits(sweep(10_000))
+    assert explorer.MIN_POINTS <= t < c < 101
     proto_row = data["rows"][0]
-    c, t = explorer.MAX_CURVE_POINTS, explorer.MAX_TRAJECTORY_POINTS
     rows, runs, traj = [], {}, {}
-    for i in range(1000):
+    for i in range(10_000):
         rid = f"{i:012x}"
         rows.append([rid, *proto_row[1:]])
         runs[rid] = {"curves": {k: r(c) for k in ("epoch", "train_acc", "test_acc", "train_loss", "test_loss")},
@@ -118,8 +122,17 @@ def test_a_1000_run_sweep_page_stays_below_25_mb(results, page):
         traj[rid] = {"group": "g", **{k: r(t) for k in ("x", "y", "z", "epoch", "progress")}}
     big = {**data, "rows": rows, "runs": runs, "inpca": {**data["inpca"], "runs": traj}}
     size = len(explorer.render_page(big).encode())
-    print(f"1000-run page: {size / 1e6:.1f} MB")
+    print(f"10,000-run page: {size / 1e6:.1f} MB ({c} curve points, {t} trajectory points per run)")
     assert size < 25e6
+
+
+def test_trajectories_keep_the_run_order_and_thin_each_run():
+    coords = pd.DataFrame({"group": "g", "run_id": ["b"] * 5 + ["a"] * 3, "kind": "checkpoint",
+                           "snapshot": [4, 3, 2, 1, 0, 2, 0, 1], "epoch": [4, 3, 2, 1, 0, 2, 0, 1],
+                           "progress": 0.5, "inpca1": [4, 3, 2, 1, 0, 2, 0, 1], "inpca2": 0.0})
+    runs = explorer.trajectories(coords, points=3)["runs"]
+    assert list(runs) == ["b", "a"] and runs["b"]["x"] == [0, 2, 4] and runs["a"]["x"] == [0, 1, 2]
+    assert runs["a"]["z"] == [0.0] * 3  # no third dimension
 
 
 # ---------------------------------------------------------------- in headless Chromium, offline

@@ -12,6 +12,7 @@ from fake_results import make_point, write_run
 from PIL import Image
 
 from topolearn.sweep.points import run_id
+from topolearn.analysis.tables import run_tables
 from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES, runs, sweep, theme
 from topolearn.figures import inpca as inpca_figs
 from topolearn.figures.graphs import load_graph, tree_layout
@@ -35,14 +36,18 @@ def results(tmp_path_factory):
     write_sweep_table({run_id(p): p for p in points.values()}, res / "sweep.tsv")
     rids = sorted(ids.values())
     stores = [res / "runs" / r / "snapshots.zarr" for r in rids]
-    make_summary(res / "sweep.tsv", stores, [res / "branches" / f"{r}.tsv" for r in rids],
-                 [res / "branching" / f"{r}.events.tsv" for r in rids], res / "summary.tsv")
+    make_summary(res / "sweep.tsv", stores, res / "summary.tsv")
     make_inpca(stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv")
     return res, ids, stores
 
 
+def curve_of(res, rid):
+    """The run's branching curve, where its analysis stamp says it is."""
+    return run_tables(res, rid)["curve"]
+
+
 def load(res, rid):
-    return runs.load_run(res / "runs" / rid / "snapshots.zarr", res / "branching" / f"{rid}.tsv")
+    return runs.load_run(res / "runs" / rid / "snapshots.zarr", curve_of(res, rid))
 
 
 def mapper_jsons(res, rid):
@@ -75,7 +80,7 @@ def rendered(results, tmp_path_factory):
     out = {}
     for kind, rid in ids.items():
         outdir = tmp_path_factory.mktemp(kind)
-        paths = runs.render_run_figures(res / "runs" / rid / "snapshots.zarr", res / "branching" / f"{rid}.tsv",
+        paths = runs.render_run_figures(res / "runs" / rid / "snapshots.zarr", curve_of(res, rid),
                                         mapper_jsons(res, rid), outdir, ["png", "svg"], DPI, image_epochs=[0, 2, 4])
         assert sorted(p.name for p in paths) == sorted(f"{n}.{f}" for n in RUN_FIGURES for f in ("png", "svg"))
         for name in RUN_FIGURES:
@@ -252,7 +257,7 @@ def test_run_figures_are_drawn_against_progress(results):
     res, ids, _ = results
     rid = ids["deep"]
     f = progress_of(res, rid)
-    run = runs.load_run(res / "runs" / rid / "snapshots.zarr", res / "branching" / f"{rid}.tsv", progress=f)
+    run = runs.load_run(res / "runs" / rid / "snapshots.zarr", curve_of(res, rid), progress=f)
     p = f(run.epochs)
     assert np.isfinite(p).all() and p[-1] > p[0], "the fake run moves from ignorance towards truth"
     curves = runs.plot_learning_curves(run)
@@ -276,7 +281,7 @@ def test_a_run_without_progress_is_drawn_against_epochs_with_a_note(results, kin
     res, ids, _ = results
     rid = ids[kind]
     f = progress_of(res, rid) if kind == "diverged" else progress_of(res, "not-embedded")
-    run = runs.load_run(res / "runs" / rid / "snapshots.zarr", res / "branching" / f"{rid}.tsv", progress=f)
+    run = runs.load_run(res / "runs" / rid / "snapshots.zarr", curve_of(res, rid), progress=f)
     ax = runs.plot_learning_curves(run).axes[0]
     assert ax.get_xlabel() == f"epoch (no progress: {why})" and np.allclose(ax.lines[0].get_xdata(), run.epochs)
     assert runs.plot_weight_norms(run).axes[len(run.weights) - 1].get_xlabel() == f"epoch (no progress: {why})"

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from fake_results import make_point, write_run
 
+from topolearn.analysis.tables import run_tables
 from topolearn.inpca.embedding import (bhattacharyya, double_center, explained_stress, fit_landmarks, geodesic_point,
                              geodesic_progress, inpca, landmarks, place, step_lengths)
 from topolearn.inpca.sweep import SETTINGS, compare_methods, embed_group, make_inpca
@@ -264,11 +265,9 @@ def test_progress_columns_in_the_summary(tmp_path):
     mine = coords[(coords.run_id == rid) & (coords.kind == "checkpoint")]
     np.testing.assert_allclose(f(mine["epoch"]), mine["progress"])
     assert np.isnan(f(-1.0)) and np.all(np.diff(f(np.linspace(0, 4, 9))) > 0)
-    df = build_summary(res / "sweep.tsv", stores, [res / "branches" / f"{r}.tsv" for r in points],
-                       [res / "branching" / f"{r}.events.tsv" for r in points], res / "inpca/coords.tsv",
-                       res / "inpca/stress.tsv")
+    df = build_summary(res / "sweep.tsv", stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv")
     row = df.set_index("run_id").loc[rid]
-    ev = pd.read_csv(res / "branching" / f"{rid}.events.tsv", sep="\t")
+    ev = run_tables(res, rid)["events"]
     out = ev[ev.layer == "layer1"].iloc[0]
     assert row["layer1_first_split_progress"] == pytest.approx(float(f(out["branch_epoch"])))
     assert 0 < row["layer1_first_split_progress"] < 1 and 0 < row["layer0_first_jump_progress"] < 1
@@ -294,9 +293,7 @@ def test_inpca_figures_render(tmp_path):
     write_sweep_table(points, res / "sweep.tsv")
     stores = [res / "runs" / r / "snapshots.zarr" for r in points]
     make_inpca(stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv")
-    summary = build_summary(res / "sweep.tsv", stores, [res / "branches" / f"{r}.tsv" for r in points],
-                            [res / "branching" / f"{r}.events.tsv" for r in points], res / "inpca/coords.tsv",
-                            res / "inpca/stress.tsv")
+    summary = build_summary(res / "sweep.tsv", stores, res / "inpca/coords.tsv", res / "inpca/stress.tsv")
     assert swept_factors(summary) == ["lr", "depth"]
     coords, stress = read_coords(res / "inpca/coords.tsv"), pd.read_csv(res / "inpca/stress.tsv", sep="\t")
     figs = inpca_figures(coords, stress, summary, time_axis="progress")

@@ -96,10 +96,15 @@ def clouds(rng, trials):
         yield trial, x, eps
 
 
-@pytest.mark.parametrize("path", ["linkage", "tree"])
+@pytest.mark.parametrize("path", ["direct", "linkage", "tree"])
 def test_eps_components_gives_sklearns_labels_for_min_samples_up_to_2(path, monkeypatch):
-    """Same labels, same numbering as sklearn's DBSCAN (its KD-tree: exact distances), on both ways
-    of pairing cells, at several cell sizes; 0 and 1 points too."""
+    """Same labels, same numbering as sklearn's DBSCAN (its KD-tree: exact distances), on all pairs
+    of points and on both ways of pairing cells, at several cell sizes; 0 and 1 points too."""
+    if path == "direct":
+        monkeypatch.setattr(mapper, "DIRECT_MAX_POINTS", 10**6)
+        monkeypatch.setattr(mapper, "DIRECT_MIN_CELLS", 10**6)
+    else:
+        monkeypatch.setattr(mapper, "DIRECT_MAX_POINTS", 0)
     if path == "tree":
         monkeypatch.setattr(mapper, "LINKAGE_MAX_CELLS", 0)
         monkeypatch.setattr(mapper, "MEMBER_PAIR_CHUNK", 3)  # the chunked member comparison
@@ -120,9 +125,10 @@ def test_eps_components_joins_a_pair_exactly_eps_apart():
     assert eps_components(x, eps, 2).tolist() == [0, 0, -1]
 
 
-def test_a_pair_just_below_eps_joins_cells_whose_representatives_are_farther():
+def test_a_pair_just_below_eps_joins_cells_whose_representatives_are_farther(monkeypatch):
     """Two points eps (1 - 1e-7) apart, in cells (of eps / 100) whose representatives (each cell's
     first point) are 1.0094 eps apart: single linkage at eps keeps them together."""
+    monkeypatch.setattr(mapper, "DIRECT_MAX_POINTS", 0)  # through cells, however few points
     eps = 1.0
     x = np.array([[0.0005], [1.0099], [0.0095], [0.0095 + eps * (1 - 1e-7)]])
     assert np.floor(x[:, 0] / 0.01).tolist() == [0, 100, 0, 100]  # cells {0, 2} and {1, 3}
@@ -146,12 +152,32 @@ def test_clusters_are_numbered_by_their_first_point_as_sklearn_numbers_them():
     assert CompactDBSCAN(eps=0.1, min_samples=2).fit_predict(x).tolist() == [0, 1, 2, 0, 1, 2, -1]
 
 
-def test_too_fine_a_grid_falls_back_to_identical_points():
+def test_too_fine_a_grid_falls_back_to_identical_points(monkeypatch):
     """eps far below the coordinates' scale (cells not indexable as int64): identical points still
     form one cluster and distinct ones are apart."""
+    monkeypatch.setattr(mapper, "DIRECT_MAX_POINTS", 0)
     x = np.array([[1e6, 0.0], [1e6, 0.0], [1e6 + 1.0, 0.0], [1e6, 0.0]])
     assert eps_components(x, 1e-300, 2).tolist() == [0, 0, -1, 0]
     assert eps_components(x, 1e-300, 1).tolist() == [0, 0, 1, 0]
+
+
+def test_cells_told_apart_by_hash_are_the_grids_cells(monkeypatch):
+    """hashed_cells gives grid_cells' cells (in another order); where rows of keys share a hash (all
+    of them, with a zero hash) it falls back to grid_cells."""
+    rng = np.random.default_rng(3)
+    x = np.repeat(rng.normal(size=(50, 6)), rng.integers(1, 5, size=50), axis=0)
+    x += 1e-4 * rng.normal(size=x.shape) * (rng.random((len(x), 1)) < 0.3)
+
+    def partition(cells):
+        first, inverse, count, radius = cells
+        return sorted(map(tuple, (np.flatnonzero(inverse == c) for c in range(len(first))))), radius
+
+    for zero in (False, True):
+        if zero:
+            monkeypatch.setattr(mapper, "_HASH", np.zeros_like(mapper._HASH))
+        got = mapper.hashed_cells(x, 0.01)
+        assert partition(got) == partition(mapper.grid_cells(x, 0.01))
+        assert np.array_equal(got[0], [np.flatnonzero(got[1] == c).min() for c in range(len(got[0]))])
 
 
 def test_point_index_nerve_matches_kmapper():

@@ -18,22 +18,20 @@ FP = "f" * 16
 
 
 def finish(results: Path, rid: str, analysed: bool = False, settings: str = FP) -> None:
-    """A run's store, and with `analysed` every analysis output after it and the stamp."""
+    """A run's store, and with `analysed` its mapper folder and batch table folder after it and the
+    stamp naming that folder."""
     store = results / "runs" / rid / "snapshots.zarr"
     store.mkdir(parents=True, exist_ok=True)
     (store / "zarr.json").write_text("{}")
     if not analysed:
         return
     later = time.time() + 1
-    for kind, path in packing.analysis_paths(str(results), rid).items():
-        path = Path(path)
-        if kind == "mapper":
-            path.mkdir(parents=True, exist_ok=True)
-            (path / packing.STAMP).write_text(json.dumps({"settings": settings}))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("x")
+    mapper, tables = results / "mapper" / rid, Path(packing.tables_dir(str(results), [rid]))
+    for path in (mapper, tables):
+        path.mkdir(parents=True, exist_ok=True)
         os.utime(path, (later, later))
+    rel = tables.relative_to(results).as_posix()
+    (mapper / packing.STAMP).write_text(json.dumps({"settings": settings, "tables": rel}))
 
 
 def test_networks_are_counted_by_the_planners_tests(tmp_path):
@@ -44,6 +42,10 @@ def test_networks_are_counted_by_the_planners_tests(tmp_path):
     finish(tmp_path, ids[1], analysed=True)
     finish(tmp_path, ids[2], analysed=True, settings="other settings")  # stale: analysed again
     assert progress.count_done(runs, FP) == (3, 1)
+    finish(tmp_path, ids[3], analysed=True)
+    assert progress.count_done(runs, FP) == (4, 2)
+    (tmp_path / "tables" / packing.group_id([ids[3]])).rename(tmp_path / "gone")  # its rows are gone
+    assert progress.count_done(runs, FP) == (4, 1)
 
 
 def test_time_left_from_the_rate_since_start():

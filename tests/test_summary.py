@@ -1,5 +1,7 @@
 """The summary table: column contract, stable types, diverged and empty flags."""
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from topolearn.sweep.points import POINT_DEFAULTS, run_id
 from topolearn.results.summary import (LAYER_METRICS, RUN_COLUMNS, build_summary, make_summary, read_summary,
                                summary_dtypes, summary_long)
 from topolearn.data.toy import TOY_FIELDS
+from topolearn.sweep.packing import TABLE_FILES
 from topolearn.sweep.table import write_sweep_table
 
 
@@ -22,10 +25,8 @@ def sweep(tmp_path_factory):
     empty = write_run(res, points[2], empty_layers=(0,), seed=2)
     write_sweep_table({run_id(p): p for p in points}, res / "sweep.tsv")
     ids = sorted(run_id(p) for p in points)
-    files = dict(sweep=res / "sweep.tsv", stores=[res / "runs" / r / "snapshots.zarr" for r in ids],
-                 branches=[res / "branches" / f"{r}.tsv" for r in ids],
-                 events=[res / "branching" / f"{r}.events.tsv" for r in ids])
-    df = make_summary(files["sweep"], files["stores"], files["branches"], files["events"], res / "summary.tsv")
+    files = dict(sweep=res / "sweep.tsv", stores=[res / "runs" / r / "snapshots.zarr" for r in ids])
+    df = make_summary(files["sweep"], files["stores"], res / "summary.tsv")
     return dict(res=res, df=df, deep=deep, diverged=diverged, empty=empty, files=files)
 
 
@@ -63,7 +64,7 @@ def test_a_toy_sweep_keeps_its_toy_fields(tmp_path):
     point = make_point(dataset="spirals", turns=0.5)
     rid = write_run(res, point)
     write_sweep_table({rid: point}, res / "sweep.tsv")
-    df = build_summary(res / "sweep.tsv", [res / "runs" / rid / "snapshots.zarr"], [res / "branches" / f"{rid}.tsv"])
+    df = build_summary(res / "sweep.tsv", [res / "runs" / rid / "snapshots.zarr"])
     assert list(df.columns[1:len(POINT_DEFAULTS) + 1]) == list(POINT_DEFAULTS)
     assert df.loc[0, "turns"] == 0.5 and df.loc[0, "n_samples"] == point["n_samples"]
 
@@ -97,7 +98,7 @@ def test_non_finite_final_loss_flags_a_run_even_without_the_attr(tmp_path):
     point = make_point()
     rid = write_run(res, point, diverge_at=7, flag_diverged=False)
     write_sweep_table({rid: point}, res / "sweep.tsv")
-    df = build_summary(res / "sweep.tsv", [res / "runs" / rid / "snapshots.zarr"], [res / "branches" / f"{rid}.tsv"])
+    df = build_summary(res / "sweep.tsv", [res / "runs" / rid / "snapshots.zarr"])
     assert df["diverged"].tolist() == [True]
     assert df["diverged_at_step"].isna().all()
 
@@ -133,11 +134,12 @@ def test_symmetry_baselines_and_scan_columns(sweep, tmp_path):
                          columns=CURVE_COLUMNS)
     scan = pd.DataFrame([[rid, "layer0", n, 0.5, 1.0, 0.1, 9, b, b, n == 20] for n, b in ((10, 3), (20, 3), (30, 4))],
                         columns=SCAN_COLUMNS)
-    paths = {k: tmp_path / f"{rid}.{k}.tsv" for k in ("symmetry", "curve")} | {"scan": tmp_path / f"{rid}.tsv"}
+    res = shutil.copytree(sweep["res"], tmp_path / "results")  # the run's tables where its stamp says
+    paths = {k: res / "mapper" / rid / TABLE_FILES[k] for k in ("symmetry", "curve")} | {"scan": tmp_path / f"{rid}.tsv"}
     for k, df in (("symmetry", sym), ("curve", curve), ("scan", scan)):
         df.to_csv(paths[k], sep="\t", index=False)
-    df = make_summary(f["sweep"], f["stores"], f["branches"], f["events"], tmp_path / "summary.tsv",
-                      symmetry=[paths["symmetry"]], curves=[paths["curve"]], stability=[paths["scan"]])
+    df = make_summary(res / "sweep.tsv", [res / "runs" / r / "snapshots.zarr" for r in sorted(sweep["df"]["run_id"])],
+                      tmp_path / "summary.tsv", stability=[paths["scan"]])
     row = read_summary(tmp_path / "summary.tsv").set_index("run_id").loc[rid]
     assert row["symmetry_context"] == "threads=2; device=cpu; torch=2.13.0"
     assert (row["layer0_symmetry_break_epoch"], row["layer0_final_groups"]) == (1.5, 3)

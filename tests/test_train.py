@@ -56,7 +56,7 @@ def test_store_satisfies_the_contract(tiny_store, tiny_point):
         w = root["weights"][f"layer{i}"]
         assert w.shape == (n, *shape) and w.dtype == np.float32
         assert list(w.metadata.dimension_names) == ["snapshot", f"neuron_layer{i}", f"input_layer{i}"]
-        assert w.chunks[0] == TINY_CHUNK  # chunked along snapshot
+        assert w.chunks == w.shape  # one chunk: one file per array
     assert "biases" not in root  # bias: false
     upe = updates_per_epoch(1437, 32)
     m = read_metrics(root)

@@ -16,6 +16,7 @@ import yaml
 import zarr
 from smkutil import copy_checkout, jobs_in, rules, runs_of
 
+from topolearn.analysis.tables import run_tables
 from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES
 from topolearn.sweep.config import load_config_file
 from topolearn.store.snapshots import check_store
@@ -69,9 +70,9 @@ def test_tiny_workflow_end_to_end(finished):
         assert check_store(wd / "results" / "runs" / rid / "snapshots.zarr", deep=True) is None
         for i in range(p["depth"] + 1):
             assert (wd / "results" / "mapper" / rid / f"layer{i}.json").stat().st_size > 0
-        branches = pd.read_csv(wd / "results" / "branches" / f"{rid}.tsv", sep="\t")
-        assert len(branches) == p["depth"] + 1
-        assert (wd / "results" / "branching" / f"{rid}.tsv").stat().st_size > 0
+        tables = run_tables(wd / "results", rid)
+        assert len(tables["branches"]) == p["depth"] + 1
+        assert len(tables["curve"]) == (p["depth"] + 1) * p["snapshots"]
     summary = pd.read_csv(wd / "results" / "summary.tsv", sep="\t")
     assert len(summary) == len(cfg["points"])
     assert (wd / "results" / "logs").is_dir()

@@ -10,13 +10,9 @@ rule summary:
     input:
         sweep=f"{RESULTS}/sweep.tsv",
         stores=[store(r) for r in RUN_IDS],
-        branches=[f"{RESULTS}/branches/{r}.tsv" for r in RUN_IDS],
-        events=[f"{RESULTS}/branching/{r}.events.tsv" for r in RUN_IDS],
-        symmetry=[f"{RESULTS}/branching/{r}.symmetry.tsv" for r in RUN_IDS],
-        curves=[analysis_outputs(r)["curve"] for r in RUN_IDS],
+        # each run's stamp (analysed, or why not; where its table rows are), and pending batches' tables
+        analyses=analysis_inputs(RUN_IDS),
         stability=[packing.stability_path(RESULTS, r) for r in FIGURE_RUNS],
-        layers=[analysis_outputs(r)["layers"] for r in RUN_IDS],
-        analyses=[analysis_outputs(r)["mapper"] for r in RUN_IDS],  # each stamp: analysed, or why not
         coords=f"{RESULTS}/inpca/coords.tsv",
         stress=f"{RESULTS}/inpca/stress.tsv",
         circles=[circle_outputs(c)["runs"] for c in CIRCLE_CELLS],

@@ -1,9 +1,10 @@
 # Analysis of runs: learning graphs of every analyzed layer (KeplerMapper), the branch table, the
 # time-resolved branching curve, its events paired with accuracy jumps, and the symmetry table.
 # Runs whose analysis is missing or stale are analysed in batches (one process per batch, runs in
-# parallel over its threads: imports paid once); a finished run belongs to `analyze_run`, which
-# redoes it alone when its store is rebuilt. Params are the sweep-wide settings only: the same for
-# a run whichever job analysed it.
+# parallel over its threads: imports paid once), each batch's tables in one set (tables/{gid}/); a
+# finished run belongs to `analyze_run`, which redoes it alone when its store is rebuilt and keeps
+# its tables in its mapper folder (the run's stamp says which: topolearn.analysis.tables). Params
+# are the sweep-wide settings only: the same for a run whichever job analysed it.
 
 
 for _members in ANALYSIS_BATCHES:
@@ -20,8 +21,10 @@ for _members in ANALYSIS_BATCHES:
         log:
             f"{LOGS}/analysis/batch_{packing.group_id(_members)}.log",
         threads: CFG["analysis_threads"]
+        group:
+            job_group(_members)
         resources:
-            **{"mem_mb": batch_mem_mb(_members), "runtime": 10 + 2 * len(_members), **CFG["resources"]["analysis"]},
+            **{"mem_mb": batch_mem_mb(_members), "runtime": 10 + len(_members) // 2, **CFG["resources"]["analysis"]},
         conda:
             ENV
         script:
@@ -32,7 +35,7 @@ rule analyze_run:
     input:
         store("{run_id}"),
     output:
-        analysis_job_outputs(["{run_id}"]),
+        analysis_job_outputs(["{run_id}"], batch=False),
     params:
         settings=ANALYSIS_SETTINGS,
     log:

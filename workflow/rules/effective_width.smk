@@ -14,11 +14,12 @@ localrules:
 
 checkpoint effective_width_points:
     input:
-        [analysis_outputs(r)["branches"] for r in EW_SOURCES],
+        analysis_inputs(EW_SOURCES),  # each run's branch table rows, wherever its stamp says
     output:
         f"{EW_DIR}/points.tsv",
     params:
         sources=EW_SOURCES,
+        results=lambda w, input: str(Path(input[0]).parents[1]),  # a mapper or table folder
         factors=EW["factors"],
         combine=EW["combine"],
     log:

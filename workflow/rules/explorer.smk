@@ -1,6 +1,6 @@
 # The sweep explorer: one self-contained interactive page per results folder (results/explorer.html),
 # written from the summary, the InPCA coordinates, every store (its curves, read through the checked
-# path) and every branching curve; it links to the chosen runs' figures, so it waits for them. A
+# path) and every branching curve (topolearn.analysis.tables); it links to the chosen runs' figures, so it waits for them. A
 # local job: it only reads what the sweep already made. Into the report under "Sweep".
 
 
@@ -13,7 +13,7 @@ rule explorer:
         summary=f"{RESULTS}/summary.tsv",
         coords=f"{RESULTS}/inpca/coords.tsv",
         stores=[store(r) for r in RUN_IDS],
-        curves=[analysis_outputs(r)["curve"] for r in RUN_IDS],
+        analyses=analysis_inputs(RUN_IDS),  # each run's branching curve, wherever its stamp says
         figures=[run_figures_dir(r) for r in FIGURE_RUNS],  # linked from the page where they exist
     output:
         report(

@@ -1,6 +1,6 @@
 # Layer representations on toy data (docs/layers.md): the sweep figures over width x tightness x
-# activation from the per-run layer tables (results/layers/{run_id}.tsv, written per run by
-# topolearn.layers.measures.analyze_run_layers from the batched analysis job). One cheap local job.
+# activation from the runs' layer tables (layers.tsv of each analysis batch, written by the analysis
+# jobs; read through topolearn.analysis.tables). One cheap local job.
 
 from topolearn.data.toy import TOY_DATASETS  # light: no numpy
 
@@ -19,13 +19,15 @@ localrules:
 rule layers_sweep:
     input:
         sweep=f"{RESULTS}/sweep.tsv",
-        tables=[f"{RESULTS}/layers/{r}.tsv" for r in TOY_RUNS],
+        analyses=analysis_inputs(TOY_RUNS),  # each run's layer table rows, wherever its stamp says
     output:
         for_report(LAYER_SWEEP_FIGURES, category="Layers"),
     params:
         outdir=lambda w, output: str(Path(output[0]).parent),
         formats=CFG["figures"]["formats"],
         dpi=CFG["figures"]["dpi"],
+        results=lambda w, input: str(Path(input.sweep).parent),
+        runs=TOY_RUNS,
     log:
         f"{LOGS}/figures/layers_sweep.log",
     threads: 1

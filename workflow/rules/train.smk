@@ -17,6 +17,8 @@ for _members in PACKS:
         log:
             f"{LOGS}/train/pack_{packing.group_id(_members)}.log",
         threads: train_threads()
+        group:
+            job_group(_members)
         resources:
             **{"mem_mb": pack_mem_mb(_members), "runtime": pack_runtime(_members), **CFG["resources"]["train"]},
         conda:

@@ -1,5 +1,6 @@
-"""Analyse a batch of runs (or one run): learning graphs, branch table, branching curve, events
-and symmetry of every run, in parallel over the job's threads."""
+"""Analyse a batch of runs (or one run): learning graphs, branch table, branching curve, events,
+symmetry and layer tables of every run, in parallel over the job's threads; a batch's tables in
+one set in its table folder."""
 import sys
 from pathlib import Path
 
@@ -10,4 +11,5 @@ from topolearn.utils.logs import logged  # noqa: E402
 
 sm = snakemake  # noqa: F821
 with logged(sm.log[0], mode="w"):
-    analyze_runs(run_jobs(list(sm.input), list(sm.output)), dict(sm.params.settings), threads=sm.threads)
+    jobs, tables = run_jobs(list(sm.input), list(sm.output))  # tables: a batch's table folder, else None
+    analyze_runs(jobs, dict(sm.params.settings), threads=sm.threads, tables=tables)

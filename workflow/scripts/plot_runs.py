@@ -11,6 +11,6 @@ sm = snakemake  # noqa: F821
 i, p = sm.input, sm.params
 with logged(sm.log[0], mode="w"):
     n = len(i.stores)  # outputs: the runs' figure folders, then their stability scans
-    plot_runs(list(i.stores), list(i.mappers), list(i.curves), list(sm.output[n:]), list(sm.output[:n]),
+    plot_runs(list(i.stores), list(i.mappers), list(sm.output[n:]), list(sm.output[:n]),
               dict(p.settings), dict(p.analysis), threads=sm.threads,
               coords=i.get("coords"))  # coords: only with figures.time_axis: progress

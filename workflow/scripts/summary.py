@@ -9,9 +9,9 @@ from topolearn.results.summary import make_summary  # noqa: E402
 
 with logged(snakemake.log[0], "w"):  # noqa: F821
     i = snakemake.input  # noqa: F821
-    df = make_summary(i.sweep, i.stores, i.branches, i.events, snakemake.output[0], coords_tsv=i.coords,  # noqa: F821
-                      stress_tsv=i.stress, symmetry=i.symmetry, curves=i.curves, stability=i.stability,
-                      layers=i.layers, threads=snakemake.threads, analyses=i.analyses,  # noqa: F821
+    # the analysis tables of every run of the sweep table, read through topolearn.analysis.tables
+    df = make_summary(i.sweep, i.stores, snakemake.output[0], coords_tsv=i.coords,  # noqa: F821
+                      stress_tsv=i.stress, stability=i.stability, threads=snakemake.threads,  # noqa: F821
                       circles=i.circles)
     not_analysed = df[df["analysis_status"].fillna("ok") != "ok"]
     print(f"{len(df)} runs, {int(df['diverged'].sum())} diverged, {int(df['empty_graphs'].sum())} with empty graphs, "

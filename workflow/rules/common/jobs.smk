@@ -13,16 +13,7 @@ FIGURE_FINGERPRINT = packing.fingerprint(FIGURE_SETTINGS)
 
 TRAIN_PENDING = [r for r in RUN_IDS if not packing.store_present(store(r))]
 PACKS = packing.form_packs(POINTS, TRAIN_PENDING, CFG["pack_size"])
-ANALYSIS_PENDING = [
-    r
-    for r in RUN_IDS
-    if not packing.analysis_done(
-        store(r),
-        list(analysis_outputs(r).values()),
-        f"{mapper_dir(r)}/{packing.STAMP}",
-        ANALYSIS_FINGERPRINT,
-    )
-]
+ANALYSIS_PENDING = [r for r in RUN_IDS if not packing.run_analysis_done(RESULTS, r, ANALYSIS_FINGERPRINT)]
 ANALYSIS_BATCHES = packing.form_batches(PACKS, ANALYSIS_PENDING, CFG["analysis_batch"])
 FIGURE_RUNS = packing.figure_runs(CFG["figures"]["runs"], list(POINTS))
 FIGURE_PENDING = [
@@ -71,3 +62,14 @@ def pack_runtime(members):
 def batch_mem_mb(members):
     layers = [(r, l) for r in members for l in mapper_layers(CFG, POINTS[r])]
     return max([2000] + [jobsize.mapper_mem_mb(POINTS[r], l, REGISTRY) for r, l in layers]) * CFG["analysis_threads"]
+
+
+# On a cluster a pack and the analysis of its runs go in one submission (Snakemake's job groups;
+# locally groups are ignored): a sweep costs about one SLURM job per pack, not two.
+_PACK_OF = {r: packing.group_id(p) for p in PACKS for r in p}
+
+
+def job_group(members):
+    """The job group of a pack, or of an analysis batch whose runs all train in one pack; else None."""
+    packs = {_PACK_OF.get(r) for r in members}
+    return f"pack_{packs.pop()}" if len(packs) == 1 and None not in packs else None

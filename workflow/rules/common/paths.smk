@@ -13,12 +13,9 @@ def scratch(run_id):
 
 
 def mapper_dir(run_id):
-    """A run's learning graphs, one JSON per analyzed layer, and the analysis stamp."""
-    return f"{RESULTS}/mapper/{run_id}"
-
-
-def analysis_outputs(run_id):
-    return packing.analysis_paths(RESULTS, run_id)
+    """A run's learning graphs, one JSON per analyzed layer, and the analysis stamp (which names the
+    folder holding the run's table rows: its batch's tables/{gid}, or this folder)."""
+    return packing.run_product(RESULTS, "mapper", run_id)
 
 
 def run_figures_dir(run_id):
@@ -30,13 +27,19 @@ def figure_job_outputs(members):
     return [run_figures_output(r) for r in members] + [packing.stability_path(RESULTS, r) for r in members]
 
 
-def analysis_job_outputs(members):
-    """Outputs of a job analysing `members` (run ids, or the pattern "{run_id}")."""
-    out = []
-    for r in members:
-        o = analysis_outputs(r)
-        out += [directory(o.pop("mapper"))] + list(o.values())
-    return out
+def analysis_job_outputs(members, batch=True):
+    """Outputs of a job analysing `members` (run ids, or the pattern "{run_id}"): each run's mapper
+    folder, then a batch's one table folder (a run analysed alone keeps its tables in its folder)."""
+    out = [directory(mapper_dir(r)) for r in members]
+    return out + ([directory(packing.tables_dir(RESULTS, members))] if batch else [])
+
+
+def analysis_inputs(run_ids):
+    """What reading the tables of `run_ids` waits for: their mapper folders (a batch job makes its
+    table folder with them), and the table folders of pending batches holding any of them."""
+    wanted = set(run_ids)
+    pending = [packing.tables_dir(RESULTS, b) for b in ANALYSIS_BATCHES if wanted.intersection(b)]
+    return [mapper_dir(r) for r in run_ids] + pending
 
 
 def figure_job_inputs(members):
@@ -45,8 +48,8 @@ def figure_job_inputs(members):
     progress = CFG["figures"]["time_axis"] == "progress"
     return {
         "stores": [store(r) for r in members],
-        "mappers": [mapper_dir(r) for r in members],
-        "curves": [analysis_outputs(r)["curve"] for r in members],
+        "mappers": [mapper_dir(r) for r in members],  # the stamp says where the run's curve rows are
+        "tables": analysis_inputs(members)[len(members):],  # pending batches' table folders
         **({"coords": f"{RESULTS}/inpca/coords.tsv"} if progress else {}),
     }
 

@@ -7,7 +7,10 @@ other figure, an empty stability table and no learning-graph pages: it never fai
 
 from pathlib import Path
 
+import pandas as pd
+
 from ..analysis.batch import analysis_status, write_stamp
+from ..analysis.tables import by_run, sweep_table
 from ..data.toy import TOY_DATASETS
 from ..inpca.progress import epoch_to_progress, read_coords
 from ..learning_graphs.mapper import mapper_layer
@@ -29,8 +32,8 @@ def _point(store: str) -> dict:
 def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
     """A run's figures, and its learning graphs as pictures and offline interactive pages.
 
-    item: (store, mapper dir, branching curve, stability table to write, output dir[, the run's rows
-    of inpca/coords.tsv]); with the rows, time-resolved figures are drawn against progress. The
+    item: (store, mapper dir, branching curve (the run's rows), stability table to write, output dir[,
+    the run's rows of inpca/coords.tsv]); with the rows, time-resolved figures are drawn against progress. The
     stability scan of the run's branch counts is made here, for the runs that get figures."""
     store, mdir, curve, stability, outdir, *coords = item
     rid = Path(store).parent.name
@@ -59,8 +62,6 @@ def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
 
 
 def _plot_not_analysed(store, curve, stability, outdir: Path, settings: dict, why: str, progress) -> str:
-    import pandas as pd
-
     rid = Path(store).parent.name
     write_tsv(pd.DataFrame(columns=SCAN_COLUMNS), stability)  # nothing to scan: an empty table, as declared
     paths = render_run_figures(store, curve, [], outdir, settings["formats"], settings["dpi"],
@@ -69,10 +70,14 @@ def _plot_not_analysed(store, curve, stability, outdir: Path, settings: dict, wh
     return f"{rid}: not analysed ({why}): {len(paths)} figure file(s), notes in place of the analysis' figures"
 
 
-def plot_runs(stores, mappers, curves, stabilities, outdirs, settings: dict, analysis: dict, threads: int = 1,
+def plot_runs(stores, mappers, stabilities, outdirs, settings: dict, analysis: dict, threads: int = 1,
               coords=None) -> None:
-    """Figures of a batch of runs. coords: results/inpca/coords.tsv, needed (and read) only when
-    settings["time_axis"] is "progress"."""
+    """Figures of a batch of runs; each run's branching curve is read where its stamp in its mapper
+    folder says (topolearn.analysis.tables). coords: results/inpca/coords.tsv, needed (and read)
+    only when settings["time_axis"] is "progress"."""
+    rids = [Path(s).parent.name for s in stores]
+    found = by_run(sweep_table(Path(mappers[0]).parent.parent, rids, "curve")) if rids else {}
+    curves = [found.get(r, pd.DataFrame(columns=["layer", "epoch", "event"])) for r in rids]
     items = list(zip(stores, mappers, curves, stabilities, outdirs))
     if settings.get("time_axis", "epoch") == "progress":
         items = [(*it, rows) for it, rows in zip(items, _coords_of_runs(coords, stores))]

@@ -6,9 +6,12 @@ swept factor, and per run its accuracy, loss and branching curves with relative 
 figures and learning-graph pages. plotly.js (shipped inside the plotly Python package) and the
 page's own script and style are inlined: the page works with the network off.
 
-Size: every curve and trajectory is thinned to at most MAX_CURVE_POINTS / MAX_TRAJECTORY_POINTS
-points per run (evenly spaced snapshots, the first and the last always kept) and numbers are kept
-to 4 significant digits, so a 1,000-run sweep stays well below 25 MB (tests/test_explorer.py).
+Size: the page holds every run (table, parallel coordinates, curves, trajectory), with each curve
+and trajectory thinned to evenly spaced snapshots (the first and the last always kept): at most
+MAX_CURVE_POINTS / MAX_TRAJECTORY_POINTS per run while all runs' series together stay within
+PAGE_NUMBERS numbers, fewer (both caps scaled alike, never below MIN_POINTS) in larger sweeps; the
+page says how many it kept. Numbers are kept to 4 significant digits, so a 10,000-run sweep stays
+below 25 MB (tests/test_explorer.py).
 """
 
 import json
@@ -22,12 +25,15 @@ import numpy as np
 import pandas as pd
 
 from ..results.summary import read_summary, summary_long
-from ..store.snapshots import METRICS, open_store, read_metrics
+from ..store.fastread import read_arrays
+from ..store.snapshots import METRICS
 from ..utils.tables import read_tsv
 from .labels import run_labels, varied_fields
 
 MAX_CURVE_POINTS = 120  # per run and series: accuracy, loss, branching groups
 MAX_TRAJECTORY_POINTS = 80  # per run: InPCA checkpoints
+PAGE_NUMBERS = 1_600_000  # numbers in all runs' curves and trajectories: ~11 MB of the page's JSON
+MIN_POINTS = 8  # per run and series, however large the sweep
 DIGITS = 4  # significant digits kept in the page's data
 LINK_FORMATS = ("png", "svg", "pdf")  # a figure is linked in the first of these it exists in
 TEMPLATE = Path(__file__).with_name("explorer_page")  # explorer.html.in, explorer.js, explorer.css
@@ -49,7 +55,11 @@ def _num(v):
 
 
 def _nums(values) -> list:
-    return [_num(v) for v in np.asarray(values, dtype=float)]
+    """_num of each value (tolist and %-formatting: a million values in about a second)."""
+    out = []
+    for v in np.asarray(values, dtype=float).tolist():
+        out.append(float("%.*g" % (DIGITS, v)) if math.isfinite(v) else None)
+    return out
 
 
 def _cell(v):
@@ -102,25 +112,58 @@ def _column_kind(s: pd.Series) -> str:
 # ---------------------------------------------------------------- per-run curves
 
 
-def run_curves(store) -> dict:
-    """A run's metrics from its store (read through the checked path: a damaged store is
-    quarantined and the job fails, as for the sweep figures), thinned to MAX_CURVE_POINTS."""
-    metrics = read_metrics(open_store(store, deep=METRICS))
-    idx = thin(len(metrics), MAX_CURVE_POINTS)
-    return {k: _nums(metrics[k].to_numpy()[idx]) for k in ("epoch", "train_acc", "test_acc", "train_loss", "test_loss")}
+def point_limits(summary: pd.DataFrame) -> tuple[int, int]:
+    """(curve points, trajectory points) per run: MAX_CURVE_POINTS and MAX_TRAJECTORY_POINTS while
+    every run's series fit PAGE_NUMBERS, else both scaled down by one factor (at least MIN_POINTS).
+    A run's series: 5 metric curves and 2 per layer (branching), 5 trajectory coordinates; its
+    snapshot and layer counts come from the summary."""
+    n = pd.to_numeric(summary.get("n_snapshots", pd.Series(dtype=float)), errors="coerce").fillna(0).to_numpy()
+    layers = sum(pd.to_numeric(summary.get(c, pd.Series(0, index=summary.index)), errors="coerce").fillna(0)
+                 for c in ("n_layers", "n_conv_layers"))
+    per_curve = 5 + 2 * np.asarray(layers, dtype=float)
+
+    def caps(f):
+        return max(MIN_POINTS, int(MAX_CURVE_POINTS * f)), max(MIN_POINTS, int(MAX_TRAJECTORY_POINTS * f))
+
+    def numbers(f):
+        c, t = caps(f)
+        return float((per_curve * np.minimum(n, c) + 5 * np.minimum(n, t)).sum())
+
+    lo, hi = 0.0, 1.0
+    if numbers(hi) <= PAGE_NUMBERS:
+        return caps(hi)
+    for _ in range(30):  # bisection: numbers() grows with the factor
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if numbers(mid) <= PAGE_NUMBERS else (lo, mid)
+    return caps(lo)
 
 
-def branching_curves(curve_tsv) -> dict:
-    """{layer: {epoch, groups}} from a run's branching curve (empty when it has none)."""
-    path = Path(curve_tsv)
-    if not path.is_file():
+def run_curves(store, points: int = MAX_CURVE_POINTS) -> dict:
+    """A run's metrics from its store (read through the checked path, store.fastread: a damaged
+    store is quarantined and the job fails, as for the sweep figures), thinned to `points`."""
+    _, m = read_arrays(store, METRICS)
+    idx = thin(len(m["epoch"]), points)
+    return {k: _nums(m[k][idx]) for k in ("epoch", "train_acc", "test_acc", "train_loss", "test_loss")}
+
+
+def branching_curves(curve, points: int = MAX_CURVE_POINTS) -> dict:
+    """{layer: {epoch, groups}} from a run's branching curve (its rows: topolearn.analysis.tables, or
+    a path; empty when it has none)."""
+    if isinstance(curve, pd.DataFrame):
+        df = curve
+    elif Path(curve).is_file():
+        df = read_tsv(curve, dtype={"run_id": str})
+    else:
         return {}
-    df = read_tsv(path, dtype={"run_id": str})
+    code, layers = pd.factorize(df["layer"])  # layers in order of first appearance
+    order = np.lexsort((df["snapshot"].to_numpy(), code))  # each layer's rows by snapshot (numpy: 10,000 runs)
+    order = order[code[order] >= 0]  # rows without a layer belong to none
+    epoch, groups, code = (df["epoch"].to_numpy(float)[order], df["groups"].to_numpy(float)[order], code[order])
+    starts = np.flatnonzero(np.diff(code, prepend=-1))
     out = {}
-    for layer, g in df.groupby("layer", sort=False):
-        g = g.sort_values("snapshot")
-        idx = thin(len(g), MAX_CURVE_POINTS)
-        out[str(layer)] = {"epoch": _nums(g["epoch"].to_numpy()[idx]), "groups": _nums(g["groups"].to_numpy()[idx])}
+    for a, b in zip(starts, np.append(starts[1:], len(code))):
+        idx = a + thin(b - a, points)
+        out[str(layers[code[a]])] = {"epoch": _nums(epoch[idx]), "groups": _nums(groups[idx])}
     return out
 
 
@@ -145,19 +188,27 @@ def run_links(results: Path, run_id: str, page_dir: Path) -> list[dict]:
 # ---------------------------------------------------------------- InPCA trajectories
 
 
-def trajectories(coords: pd.DataFrame) -> dict:
+def trajectories(coords: pd.DataFrame, points: int = MAX_TRAJECTORY_POINTS) -> dict:
     """{groups, runs: {run_id: {group, x, y, z, epoch, progress}}, landmarks: [...]}, thinned to
-    MAX_TRAJECTORY_POINTS checkpoints per run. Each group is its own embedding (inpca.md)."""
+    `points` checkpoints per run. Each group is its own embedding (inpca.md). One sort of all
+    checkpoints and one formatting pass per column, not a pandas group per run."""
     dims = [c for c in ("inpca1", "inpca2", "inpca3") if c in coords]
     if coords.empty or not dims:
         return {"groups": [], "runs": {}, "landmarks": []}
-    xyz = lambda df, c: _nums(df[c]) if c in df else [0.0] * len(df)  # noqa: E731 (fewer than 3 dims)
+    ck = coords[coords["kind"] == "checkpoint"]
+    code, keys = pd.factorize(pd.MultiIndex.from_arrays([ck["group"].astype(str), ck["run_id"].astype(str)]))
+    order = np.lexsort((ck["snapshot"].to_numpy(), code))  # runs in order of first appearance, by snapshot
+    starts = np.flatnonzero(np.diff(code[order], prepend=-1))
+    ends = np.append(starts[1:], len(order))
+    picks = [s + thin(e - s, points) for s, e in zip(starts, ends)]
+    rows = ck.iloc[order[np.concatenate(picks)]] if picks else ck.iloc[:0]
+    cols = {k: _nums(rows[c]) if c in rows else [0.0] * len(rows)  # fewer than 3 dimensions: 0
+            for k, c in (("x", "inpca1"), ("y", "inpca2"), ("z", "inpca3"), ("epoch", "epoch"),
+                         ("progress", "progress"))}
+    bounds = np.cumsum([0] + [len(p) for p in picks])
     runs = {}
-    checkpoints = coords[coords["kind"] == "checkpoint"]
-    for (group, rid), g in checkpoints.groupby(["group", "run_id"], sort=False):
-        g = g.sort_values("snapshot").iloc[thin(len(g), MAX_TRAJECTORY_POINTS)]
-        runs[str(rid)] = {"group": str(group), "x": xyz(g, "inpca1"), "y": xyz(g, "inpca2"), "z": xyz(g, "inpca3"),
-                          "epoch": _nums(g["epoch"]), "progress": _nums(g["progress"])}
+    for (group, rid), a, b in zip(keys[code[order[starts]]], bounds[:-1], bounds[1:]):
+        runs[rid] = {"group": group, **{k: v[a:b] for k, v in cols.items()}}
     marks = coords[coords["kind"] != "checkpoint"]
     landmarks = [{"group": str(r["group"]), "kind": str(r["kind"]), "x": _num(r["inpca1"]),
                   "y": _num(r.get("inpca2", 0.0)), "z": _num(r.get("inpca3", 0.0))} for _, r in marks.iterrows()]
@@ -168,18 +219,20 @@ def trajectories(coords: pd.DataFrame) -> dict:
 
 
 def explorer_data(summary_tsv, coords_tsv, stores, curves, page) -> dict:
-    """Everything the page shows, as one JSON-able dict. `stores` and `curves` (branching curve
-    tables) are per run, in any order. The page sits in the results folder: each run's figures are
-    found beside it, in figures/runs/{run_id}/, and linked relative to it."""
+    """Everything the page shows, as one JSON-able dict. `stores` are per run, in any order; `curves`
+    the runs' branching curves, {run_id: rows} (topolearn.analysis.tables.by_run). The page sits in
+    the results folder: each run's figures are found beside it, in figures/runs/{run_id}/, and
+    linked relative to it."""
     summary = read_summary(summary_tsv)
     table, params, results = run_table(summary)
     page_dir = Path(page).parent
     by_run = {Path(s).parent.name: s for s in stores}
-    curve_of = {Path(c).name.split(".")[0]: c for c in curves}
+    curve_of = dict(curves)
+    curve_points, trajectory_points = point_limits(summary)
     runs = {}
     for rid in table["run_id"]:
-        runs[rid] = {"curves": run_curves(by_run[rid]) if rid in by_run else None,
-                     "branching": branching_curves(curve_of[rid]) if rid in curve_of else {},
+        runs[rid] = {"curves": run_curves(by_run[rid], curve_points) if rid in by_run else None,
+                     "branching": branching_curves(curve_of[rid], curve_points) if rid in curve_of else {},
                      "links": run_links(page_dir, rid, page_dir)}
     coords = read_tsv(coords_tsv, dtype={"run_id": str, "group": str}) if coords_tsv else pd.DataFrame()
     columns = [{"name": c, "kind": "param" if c in params else "result" if c in results else "id",
@@ -191,8 +244,8 @@ def explorer_data(summary_tsv, coords_tsv, stores, curves, page) -> dict:
         "params": params,
         "results": results,
         "runs": runs,
-        "inpca": trajectories(coords),
-        "limits": {"curve_points": MAX_CURVE_POINTS, "trajectory_points": MAX_TRAJECTORY_POINTS, "digits": DIGITS},
+        "inpca": trajectories(coords, trajectory_points),
+        "limits": {"curve_points": curve_points, "trajectory_points": trajectory_points, "digits": DIGITS},
     }
 
 

@@ -234,12 +234,13 @@ SWEEP_LAYER_FIGURES = ("layers_success", "layers_betti", "layers_separability")
 def sweep_layer_frame(tables: dict, sweep_tsv):
     """All runs' layer tables in one frame with each run's dataset label, width and activation.
 
-    tables: {run_id: path of results/layers/{run_id}.tsv}. `data` labels spirals by their turns.
+    tables: {run_id: the run's layer table (a frame: topolearn.analysis.tables, or a path)}. `data`
+    labels spirals by their turns.
     """
     sweep = read_sweep_table(sweep_tsv).set_index("run_id")
     parts = []
-    for rid, path in tables.items():
-        df = read_table(path)
+    for rid, table in tables.items():
+        df = table if isinstance(table, pd.DataFrame) else read_table(table)
         if df.empty or rid not in sweep.index:
             continue
         p = sweep.loc[rid]

@@ -90,11 +90,15 @@ def filter_images(w: np.ndarray, kernel_shape) -> tuple[np.ndarray, tuple[int, i
     return w.reshape(s, f, c, kh, kw).transpose(0, 1, 3, 2, 4).reshape(s, f, kh * c * kw), (kh, c * kw)
 
 
-def read_branching_events(path) -> pd.DataFrame:
-    """(layer, epoch) of every branching event of the run's branching curve table."""
-    if path is None or not Path(path).is_file() or Path(path).stat().st_size == 0:
+def read_branching_events(curve) -> pd.DataFrame:
+    """(layer, epoch) of every branching event of the run's branching curve (its rows:
+    topolearn.analysis.tables, or the path of a table)."""
+    if isinstance(curve, pd.DataFrame):
+        df = curve
+    elif curve is None or not Path(curve).is_file() or Path(curve).stat().st_size == 0:
         return pd.DataFrame(columns=["layer", "epoch"])
-    df = read_tsv(path)
+    else:
+        df = read_tsv(curve)
     if "event" not in df:
         return pd.DataFrame(columns=["layer", "epoch"])
     return df.loc[df["event"].astype(str) == "branching", ["layer", "epoch"]].reset_index(drop=True)

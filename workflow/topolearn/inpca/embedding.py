@@ -6,7 +6,8 @@ itself, not its square: the papers' definition) and keeps the eigenpairs of larg
 negative ones included (time-like directions). Two landmarks are embedded with the checkpoints:
 "ignorance" (uniform predictions) and "truth" (one-hot labels).
 
-Scale: distances are computed in blocks of pairs and samples with torch (bounded temporaries); beyond
+Scale: distances are computed in blocks of pairs and samples with torch (bounded temporaries); callers
+that also need the square roots for progress and step lengths compute them once (`roots=True`); beyond
 a few thousand checkpoints a landmark (Nystrom / landmark-MDS) embedding places every checkpoint
 out of sample from its distances to a few thousand landmark checkpoints (`fit_landmarks`, `place`).
 The sweep-level driver (groups, cache, tables) is `topolearn.inpca.sweep`.
@@ -40,25 +41,30 @@ def _tile_sum(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """sum_n log BC_n for every pair of a tile: A (n, a, C), B (n, C, b) -> (a, b).
 
     Products of LOG_GROUP coefficients take one log (a tenth of the logs); the floor keeps them finite.
+    Coefficients of float32 roots are multiplied and logged in float64 (a product of ten floored
+    ones, 1e-300, is far below float32's range).
     """
     out = torch.zeros((A.shape[1], B.shape[2]), dtype=torch.float64)
     for k in range(0, A.shape[0], LOG_GROUP):
-        bc = torch.bmm(A[k:k + LOG_GROUP], B[k:k + LOG_GROUP]).clamp_(BC_FLOOR, 1.0)
+        bc = torch.bmm(A[k:k + LOG_GROUP], B[k:k + LOG_GROUP]).to(torch.float64).clamp_(BC_FLOOR, 1.0)
         out += torch.log(bc.prod(dim=0))
     return out
 
 
-def _row_chunk(n_rows: int, n: int, C: int, memory_mb: float) -> int:
-    """Rows of P (and of Q) whose transposed sqrt-probs (n, rows, C) float64 fit a quarter of the budget."""
-    return int(max(TILE, min(n_rows, memory_mb * 2**20 / 4 / (8 * n * C)) // TILE * TILE))
+def _row_chunk(n_rows: int, n: int, C: int, memory_mb: float, itemsize: int = 8) -> int:
+    """Rows of P (and of Q) whose transposed sqrt-probs (n, rows, C) fit a quarter of the budget."""
+    return int(max(TILE, min(n_rows, memory_mb * 2**20 / 4 / (itemsize * n * C)) // TILE * TILE))
 
 
-def bhattacharyya(P, Q=None, *, memory_mb: float = MEMORY_MB, threads: int = 1) -> np.ndarray:
+def bhattacharyya(P, Q=None, *, memory_mb: float = MEMORY_MB, threads: int = 1, roots: bool = False,
+                  float32: bool = False) -> np.ndarray:
     """(a, b) matrix d(P_i, Q_j) = -(1/n) sum_n log sum_c sqrt(p_nc q_nc); P (a, n, C), Q (b, n, C).
 
     Exact zeros on the diagonal when Q is None (P against itself: upper triangle computed, mirrored),
     symmetric, never negative. Temporaries stay within about `memory_mb` (the (a, b) result apart);
-    `threads` tiles run at once (torch releases the GIL).
+    `threads` tiles run at once (torch releases the GIL). `roots`: P and Q are sqrt_probs already.
+    `float32`: the sums over classes in float32 (1.5x faster; distances off by ~3e-8, for the
+    landmark placement, whose own approximation error is orders larger); else float64 throughout.
     """
     P = np.asarray(P)
     same = Q is None
@@ -67,13 +73,18 @@ def bhattacharyya(P, Q=None, *, memory_mb: float = MEMORY_MB, threads: int = 1) 
     out = np.zeros((a, len(Q)))
     if a == 0 or len(Q) == 0:
         return out
-    rows = _row_chunk(max(a, len(Q)), n, C, memory_mb)
+    dtype = np.float32 if float32 else np.float64
+
+    def root(X, axes):  # a block's sqrt-probs, contiguous in the order the tiles read them
+        X = np.asarray(X, dtype=dtype) if roots else sqrt_probs(X).astype(dtype, copy=False)
+        return torch.from_numpy(np.ascontiguousarray(X.transpose(axes)))
+
+    rows = _row_chunk(max(a, len(Q)), n, C, memory_mb, np.dtype(dtype).itemsize)
     for i0 in range(0, a, rows):
-        A = torch.from_numpy(np.ascontiguousarray(sqrt_probs(P[i0:i0 + rows]).transpose(1, 0, 2)))
+        A = root(P[i0:i0 + rows], (1, 0, 2))
         for j0 in range(i0 if same else 0, len(Q), rows):
             diagonal = same and j0 == i0
-            B = A.transpose(1, 2) if diagonal else torch.from_numpy(
-                np.ascontiguousarray(sqrt_probs(Q[j0:j0 + rows]).transpose(1, 2, 0)))
+            B = A.transpose(1, 2) if diagonal else root(Q[j0:j0 + rows], (1, 2, 0))
             _fill(out, A, B, i0, j0, upper=diagonal, threads=threads)
     if same:
         out = np.triu(out, 1) + np.triu(out, 1).T
@@ -100,16 +111,17 @@ def _fill(out, A, B, i0, j0, *, upper: bool, threads: int) -> None:
             one(ij)
 
 
-def step_lengths(P) -> np.ndarray:
+def step_lengths(P, roots: bool = False) -> np.ndarray:
     """Length of each step of a trajectory P (a, n, C) in the sphere metric: the root mean square over
     samples of the angle between consecutive sqrt-probability vectors (0 for the first checkpoint).
 
     Unlike the Bhattacharyya distance (quadratic at short range) it adds up along a path independently
     of how finely it is sampled; the ignorance-truth geodesic has length arccos(1/sqrt(C)).
+    `roots`: P is sqrt_probs already.
     """
     if len(P) < 2:
         return np.zeros(len(P))
-    s = sqrt_probs(P)
+    s = np.asarray(P, dtype=np.float64) if roots else sqrt_probs(P)
     cos = np.clip((s[1:] * s[:-1]).sum(axis=2), -1.0, 1.0)
     return np.concatenate([[0.0], np.sqrt((np.arccos(cos) ** 2).mean(axis=1))])
 
@@ -204,7 +216,7 @@ def geodesic_point(labels, n_classes: int, lam: float) -> np.ndarray:
     return g ** 2
 
 
-def geodesic_progress(probs, labels, iters: int = 40) -> np.ndarray:
+def geodesic_progress(probs, labels, iters: int = 40, roots: bool = False) -> np.ndarray:
     """Progress in [0, 1] of each checkpoint (probs (a, n, C)) along the ignorance-truth geodesic.
 
     The projection of the prediction-manifold papers (Mao et al. 2024, `project` mode "prod"): the
@@ -213,18 +225,22 @@ def geodesic_progress(probs, labels, iters: int = 40) -> np.ndarray:
     c = (sin((1-lambda)theta) a + sin(lambda theta) b) / sin(theta), a = sum_c sqrt(p_c/C),
     b = sqrt(p_label), theta = arccos(1/sqrt(C)); no sample's angle exceeds pi/2. Each angle is
     convex in lambda on [0, 1] (a > 0 and b >= 0 at the ends; docs/inpca.md), so a golden-section
-    search finds the exact minimum. 40 steps narrow lambda to 5e-9.
+    search finds the exact minimum. 40 steps narrow lambda to 5e-9. `roots`: probs is sqrt_probs already.
     """
-    sp = sqrt_probs(probs)
+    sp = np.asarray(probs, dtype=np.float64) if roots else sqrt_probs(probs)
     n_classes = sp.shape[2]
     labels = np.asarray(labels, dtype=int)
-    a = sp.sum(axis=2) / np.sqrt(n_classes)  # (a, n)
-    b = np.take_along_axis(sp, labels[None, :, None], axis=2)[..., 0]
     theta = np.arccos(1.0 / np.sqrt(n_classes))
+    a = sp.sum(axis=2) / (np.sqrt(n_classes) * np.sin(theta))  # (a, n), over sin(theta) once, not per step
+    b = np.take_along_axis(sp, labels[None, :, None], axis=2)[..., 0] / np.sin(theta)
+    c = np.empty_like(a)
 
-    def cost(lam):  # lam (a,) -> mean over samples of the angle to the geodesic point
-        c = (np.sin((1 - lam[:, None]) * theta) * a + np.sin(lam[:, None] * theta) * b) / np.sin(theta)
-        return np.arccos(np.clip(c, 0.0, 1.0)).mean(axis=1)
+    def cost(lam):  # lam (a,) -> mean over samples of the angle to the geodesic point (in place: 40 calls)
+        np.multiply(np.sin((1 - lam) * theta)[:, None], a, out=c)
+        np.add(c, np.sin(lam * theta)[:, None] * b, out=c)
+        np.minimum(c, 1.0, out=c)
+        np.maximum(c, 0.0, out=c)
+        return np.arccos(c, out=c).mean(axis=1)
 
     g = (np.sqrt(5) - 1) / 2
     lo, hi = np.zeros(len(sp)), np.ones(len(sp))

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..store.snapshots import open_checked
+from ..store.fastread import array_shape, read_arrays
 from ..sweep.table import read_sweep_table, varied_fields
 from ..utils.tables import read_tsv, write_tsv
 from .embedding import BC_FLOOR, sqrt_probs
@@ -251,7 +251,7 @@ def _trajectories(runs: list[str], coords: pd.DataFrame, stores: dict, tmpdir: P
     """R (runs, levels, n, C) and ok (runs, levels), in RAM or memory-mapped beyond MEMORY_MB."""
     pts = coords.sort_values(["run_id", "snapshot"])
     by_run = dict(tuple(pts.groupby("run_id", sort=False)))
-    n, C = open_checked(stores[runs[0]])["probs"].shape[1:] if runs else (1, 1)
+    n, C = array_shape(stores[runs[0]], "probs")[1:] if runs else (1, 1)
     shape = (len(runs), len(GRID), n, C)
     R = (np.lib.format.open_memmap(tmpdir / "trajectories.npy", mode="w+", dtype=np.float32, shape=shape)
          if np.prod(shape) * 4 > MEMORY_MB * 2**20 else np.zeros(shape, np.float32))
@@ -259,9 +259,8 @@ def _trajectories(runs: list[str], coords: pd.DataFrame, stores: dict, tmpdir: P
 
     def one(i):
         c = by_run[runs[i]]
-        root = open_checked(stores[runs[i]])
-        x, ok[i] = resample(c["progress"].to_numpy(float), c["snapshot"].to_numpy(int),
-                            lambda rows: root["probs"].oindex[rows])
+        probs = read_arrays(stores[runs[i]], ("probs",))[1]["probs"]  # checked as read (store.fastread)
+        x, ok[i] = resample(c["progress"].to_numpy(float), c["snapshot"].to_numpy(int), lambda rows: probs[rows])
         if x is not None:
             R[i] = x
 

@@ -51,22 +51,32 @@ def _read_tables(paths) -> pd.DataFrame:
 
 def _layer_columns(coords: pd.DataFrame, events: pd.DataFrame, branches: pd.DataFrame) -> dict:
     """{run_id: {layer{i}_first_{split,jump,branch}_progress: progress}}: the first branching event,
-    its paired accuracy jump, and the first significant branch of each layer, in progress units."""
+    its paired accuracy jump, and the first significant branch of each layer, in progress units
+    (epoch_to_progress of each run; every query of a run in one interpolation)."""
+    queries = []
+    if len(events):
+        ev = events.sort_values("branch_epoch", kind="stable").drop_duplicates(["run_id", "layer"])
+        for suffix, col in (("split", "branch_epoch"), ("jump", "jump_epoch")):
+            queries.append(pd.DataFrame({"run_id": ev["run_id"],
+                                         "name": ev["layer"].astype(str) + f"_first_{suffix}_progress",
+                                         "epoch": ev[col] if col in ev else np.nan}))
+    if len(branches):
+        queries.append(pd.DataFrame({"run_id": branches["run_id"],
+                                     "name": branches["layer"].astype(str) + "_first_branch_progress",
+                                     "epoch": branches["first_branch_epoch"] if "first_branch_epoch" in branches
+                                     else np.nan}))
+    if not queries:
+        return {}
+    q = pd.concat(queries, ignore_index=True)
+    pts = coords[coords["kind"] == "checkpoint"].sort_values("epoch", kind="stable")
+    curves = {rid: (c["epoch"].to_numpy(float), c["progress"].to_numpy(float))
+              for rid, c in pts.groupby("run_id", sort=False)}
     out: dict = {}
-    pts = coords[coords["kind"] == "checkpoint"]
-    by_run = {rid: c for rid, c in pts.groupby("run_id", sort=False)}
-    ev_by = {rid: e for rid, e in events.groupby("run_id", sort=False)} if len(events) else {}
-    br_by = {rid: b for rid, b in branches.groupby("run_id", sort=False)} if len(branches) else {}
-    for rid in set(ev_by) | set(br_by):
-        to_p = epoch_to_progress(by_run.get(rid, pts.iloc[:0]), rid)
-        row = out.setdefault(rid, {})
-        if rid in ev_by:
-            ev = ev_by[rid].sort_values("branch_epoch", kind="stable").drop_duplicates("layer")
-            for _, e in ev.iterrows():
-                row[f"{e['layer']}_first_split_progress"] = float(to_p(e["branch_epoch"]))
-                row[f"{e['layer']}_first_jump_progress"] = float(to_p(e.get("jump_epoch", np.nan)))
-        for _, b in br_by.get(rid, branches.iloc[:0]).iterrows():
-            row[f"{b['layer']}_first_branch_progress"] = float(to_p(b.get("first_branch_epoch", np.nan)))
+    for rid, g in q.groupby("run_id", sort=False):
+        e, p = curves.get(rid, (np.zeros(0), np.zeros(0)))
+        x = pd.to_numeric(g["epoch"], errors="coerce").to_numpy(float)
+        values = np.interp(x, e, p, left=np.nan, right=np.nan) if len(e) else np.full(len(x), np.nan)
+        out[rid] = dict(zip(g["name"], values.tolist()))  # a later row of a layer wins, as row by row
     return out
 
 

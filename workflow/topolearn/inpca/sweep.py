@@ -24,11 +24,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..store.fastread import array_shape, read_arrays
 from ..store.health import assess
-from ..store.snapshots import open_checked
 from ..utils.tables import write_tsv
 from .embedding import (PROGRESS, bhattacharyya, fit_landmarks, geodesic_progress, inpca, landmarks, place,
-                        procrustes_error, step_lengths)
+                        procrustes_error, sqrt_probs, step_lengths)
 
 SETTINGS = {"exact_max": 8000, "landmarks": 500, "dims": 10, "spectrum": 50, "memory_mb": 1000,
             "recompute": False, "check_points": 2000}
@@ -56,22 +56,23 @@ class Run:
 
 
 def store_run(path) -> Run:
-    """A Run reading a checked snapshot store lazily (zarr reads only the chunks asked for)."""
-    root = open_checked(path)
-    attrs = dict(root.attrs)
+    """A Run of a snapshot store: its labels and metrics read now, its predictions when loaded (each
+    file checked as it is read: store.fastread)."""
+    attrs, a = read_arrays(path, ("probe_labels", "step", "epoch", "test_acc", "train_loss", "test_loss"))
     rid = attrs.get("run_id", Path(path).parent.name)
     crc = zlib.crc32(json.dumps(attrs.get("manifest", {}), sort_keys=True).encode())
+    metrics = pd.DataFrame({k: a[k] for k in ("step", "epoch", "test_acc")})
 
     def load(rows=None):
-        sel = slice(None) if rows is None else np.asarray(rows)
-        probs = root["probs"].oindex[sel] if rows is not None else root["probs"][:]
-        m = pd.DataFrame({k: root[k].oindex[sel] if rows is not None else root[k][:]
-                          for k in ("step", "epoch", "test_acc")})
-        return probs, m
+        probs = read_arrays(path, ("probs",))[1]["probs"]
+        if rows is None:
+            return probs, metrics
+        rows = np.asarray(rows)
+        return probs[rows], metrics.iloc[rows].reset_index(drop=True)
 
-    losses = pd.DataFrame({k: root[k][:] for k in ("train_loss", "test_loss")})
-    return Run(rid, f"{rid}-{crc:08x}", str(attrs.get("params", {}).get("dataset", "?")), root["probe_labels"][:],
-               root["probs"].shape[2], root["probs"].shape[0], load, assess(losses, attrs))
+    losses = pd.DataFrame({k: a[k] for k in ("train_loss", "test_loss")})
+    return Run(rid, f"{rid}-{crc:08x}", str(attrs.get("params", {}).get("dataset", "?")), a["probe_labels"],
+               array_shape(path, "probs")[2], len(a["step"]), load, assess(losses, attrs))
 
 
 def embeddable(runs: list[Run]) -> list[Run]:
@@ -106,15 +107,16 @@ def _finite(probs) -> np.ndarray:
     return np.isfinite(probs).all(axis=tuple(range(1, probs.ndim)))  # a reshape fails on 0 snapshots
 
 
-def _run_table(run: Run, probs, m: pd.DataFrame, ok, progress: bool = True) -> pd.DataFrame:
-    """Checkpoint rows of one run (finite snapshots only): metrics, progress (unless the caller
-    computes it for many runs at once) and step length."""
+def _run_table(run: Run, roots, m: pd.DataFrame, ok, progress: bool = True) -> pd.DataFrame:
+    """Checkpoint rows of one run (finite snapshots only; `roots`: their sqrt_probs): metrics,
+    progress (unless the caller computes it for many runs at once) and step length."""
     idx = np.flatnonzero(ok)
     return pd.DataFrame({"run_id": run.run_id, "kind": "checkpoint", "snapshot": idx,
                          "step": m["step"].to_numpy()[idx], "epoch": m["epoch"].to_numpy()[idx],
                          "test_acc": m["test_acc"].to_numpy()[idx],
-                         "progress": geodesic_progress(probs[idx], run.labels) if progress and len(idx) else np.nan,
-                         "step_length": step_lengths(probs[idx]), "landmark": False})
+                         "progress": geodesic_progress(roots, run.labels, roots=True) if progress and len(idx)
+                         else np.nan,
+                         "step_length": step_lengths(roots, roots=True), "landmark": False})
 
 
 def _landmark_rows(runs: list[Run]) -> pd.DataFrame:
@@ -154,7 +156,7 @@ def _exact(name: str, runs: list[Run], cfg: dict, cache: Path | None):
         p, m = r.load()
         ok = _finite(p)
         _note_dropped(r, ok)
-        tables.append(_run_table(r, p, m, ok))
+        tables.append(_run_table(r, sqrt_probs(p[ok]), m, ok))
         probs.append(p[ok])
         keys += [f"{r.key}/{s}" for s in np.flatnonzero(ok)]
     anchors = _anchor_probs(runs[0])
@@ -230,29 +232,36 @@ def _place_runs(runs: list[Run], state: dict, cfg: dict) -> pd.DataFrame:
 
     Runs go in chunks of PLACE_CHUNK, `threads` chunks at a time: one distance computation and one
     progress search per chunk (per-run calls would be mostly overhead: the landmarks' square roots,
-    thread pools and small arrays), and threads because zarr reads, torch and numpy's large loops
-    all release the GIL."""
+    thread pools and small arrays), and threads because file reads, blosc, torch and numpy's large
+    loops all release the GIL."""
     from concurrent.futures import ThreadPoolExecutor
 
+    if not runs:
+        return pd.DataFrame()
     chunks = [runs[i:i + PLACE_CHUNK] for i in range(0, len(runs), PLACE_CHUNK)]
+    landmark_roots = sqrt_probs(state["probs"]).astype(np.float32)  # once, not per chunk
     with ThreadPoolExecutor(max(1, cfg.get("threads", 1))) as pool:
-        parts = list(pool.map(lambda c: _place_chunk(c, state, cfg), chunks))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        parts = list(pool.map(lambda c: _place_chunk(c, state, cfg, landmark_roots), chunks))
+    return pd.concat(parts, ignore_index=True)
 
 
-def _place_chunk(runs: list[Run], state: dict, cfg: dict) -> pd.DataFrame:
-    tables, probs = [], []
+def _place_chunk(runs: list[Run], state: dict, cfg: dict, landmark_roots: np.ndarray) -> pd.DataFrame:
+    """The square roots of a chunk's predictions serve progress, step lengths and the distances to
+    the landmarks (float32 sums: bhattacharyya's `float32`); progress and steps stay float64."""
+    tables, roots = [], []
     for run in runs:
         p, m = run.load()
         ok = _finite(p)
         _note_dropped(run, ok)
-        tables.append(_run_table(run, p, m, ok, progress=False).assign(key=run.key))
-        probs.append(p[ok])
+        s = sqrt_probs(p[ok])
+        tables.append(_run_table(run, s, m, ok, progress=False).assign(key=run.key))
+        roots.append(s)
     t = pd.concat(tables, ignore_index=True)
-    P = np.concatenate(probs)
-    t["progress"] = geodesic_progress(P, runs[0].labels) if len(P) else []  # a group shares its probe labels
-    x = place(bhattacharyya(P, state["probs"], memory_mb=cfg["memory_mb"] / max(1, cfg.get("threads", 1))),
-              state["fit"])[:, :cfg["dims"]]
+    S = np.concatenate(roots)
+    t["progress"] = geodesic_progress(S, runs[0].labels, roots=True) if len(S) else []  # one probe set per group
+    D = bhattacharyya(S, landmark_roots, roots=True, float32=True,
+                      memory_mb=cfg["memory_mb"] / max(1, cfg.get("threads", 1)))
+    x = place(D, state["fit"])[:, :cfg["dims"]]
     lm = set(state["keys"])
     t["landmark"] = [f"{k}/{s}" in lm for k, s in zip(t["key"], t["snapshot"])]
     return pd.concat([t, pd.DataFrame(x, columns=[f"inpca{j + 1}" for j in range(x.shape[1])])], axis=1)

@@ -176,8 +176,8 @@ def read_table(path) -> pd.DataFrame:
 
 
 def analyze_run_layers(store_path, table_out, max_snapshots: int | None = MAX_SNAPSHOTS) -> pd.DataFrame:
-    """A run's layer table into `table_out` (results/layers/{run_id}.tsv); non-toy runs: an empty
-    table. Its per-run figures: topolearn.figures.layers.run_layer_figures."""
+    """A run's layer table into `table_out`. The analysis jobs write it with `run_id` first into
+    the run's table folder (topolearn.analysis). Its per-run figures: topolearn.figures.layers.run_layer_figures."""
     df = layer_table(store_path, max_snapshots)
     write_table(df, table_out)
     return df
@@ -188,9 +188,10 @@ def analyze_run_layers(store_path, table_out, max_snapshots: int | None = MAX_SN
 SUMMARY_METRICS = {"separability": "float64", "b0": "float64", "b1": "float64", "folded_fraction": "float64"}
 
 
-def summary_columns(table_tsv) -> dict:
-    """{layer{i}_{metric}: value at the last measured snapshot} for summary.tsv (SUMMARY_METRICS)."""
-    df = read_table(table_tsv)
+def summary_columns(table) -> dict:
+    """{layer{i}_{metric}: value at the last measured snapshot} for summary.tsv (SUMMARY_METRICS), from
+    a run's layer table (a frame, or the path of one)."""
+    df = table if isinstance(table, pd.DataFrame) else read_table(table)
     if df.empty:
         return {}
     last = df[(df["snapshot"] == df["snapshot"].max()) & (df["layer"] != "input")]

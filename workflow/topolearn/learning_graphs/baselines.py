@@ -35,22 +35,9 @@ def layer_columns(symmetry_tsvs=(), curve_tsvs=(), stability_tsvs=()) -> dict:
 
     out: dict = {}
     for p in symmetry_tsvs:
-        df = _read(p)
-        row = out.setdefault(_run_id(p), {})
-        for _, r in df.iterrows():
-            row[f"{r['layer']}_symmetry_break_epoch"] = r["symmetry_break_epoch"]
-            row[f"{r['layer']}_final_groups"] = r["final_groups"]
-        if "context" in df and len(df):
-            row["symmetry_context"] = str(df["context"].iloc[0])
+        out.setdefault(_run_id(p), {}).update(run_layer_columns(_read(p), pd.DataFrame()))
     for p in curve_tsvs:
-        df = _read(p)
-        row = out.setdefault(_run_id(p), {})
-        if df.empty:
-            continue
-        last = df.sort_values("snapshot", kind="stable").groupby("layer").tail(1)
-        for _, r in last.iterrows():
-            row[f"{r['layer']}_norm_spread"] = r.get("norm_spread", np.nan)
-            row[f"{r['layer']}_weight_variance"] = r.get("weight_variance", np.nan)
+        out.setdefault(_run_id(p), {}).update(run_layer_columns(pd.DataFrame(), _read(p)))
     for p in stability_tsvs:
         df = _read(p)
         row = out.setdefault(_run_id(p), {})
@@ -61,6 +48,23 @@ def layer_columns(symmetry_tsvs=(), curve_tsvs=(), stability_tsvs=()) -> dict:
                            ("max_branches", "max")):
                 row[f"{r['layer']}_scan_{col}"] = r[k]
     return out
+
+
+def run_layer_columns(symmetry: pd.DataFrame, curve: pd.DataFrame) -> dict:
+    """One run's {layer{i}_{metric}: value, "symmetry_context": ...} from its symmetry table and
+    branching curve (frames; empty when the run has none)."""
+    row: dict = {}
+    for _, r in symmetry.iterrows():
+        row[f"{r['layer']}_symmetry_break_epoch"] = r["symmetry_break_epoch"]
+        row[f"{r['layer']}_final_groups"] = r["final_groups"]
+    if "context" in symmetry and len(symmetry):
+        row["symmetry_context"] = str(symmetry["context"].iloc[0])
+    if not curve.empty:
+        last = curve.sort_values("snapshot", kind="stable").groupby("layer").tail(1)
+        for _, r in last.iterrows():
+            row[f"{r['layer']}_norm_spread"] = r.get("norm_spread", np.nan)
+            row[f"{r['layer']}_weight_variance"] = r.get("weight_variance", np.nan)
+    return row
 
 
 def correlations(long: pd.DataFrame, counts=("branches", "scan_mode")) -> pd.DataFrame:

@@ -59,7 +59,10 @@ def snapshot_distances(weights: np.ndarray, resolve: float = 0.0) -> np.ndarray:
     diag = np.arange(w.shape[1])
     d[:, diag, diag] = 0.0
     floor = 1e-4 * np.sqrt(sq.max(axis=1))
-    for s in np.flatnonzero((d.max(axis=(1, 2)) <= floor) | (resolve <= floor)):
+    exact = (d.max(axis=(1, 2)) <= floor) | (resolve <= floor)
+    identical = (w == w[:, :1]).all(axis=(1, 2))  # all neurons equal (a symmetric init): exactly 0
+    d[exact & identical] = 0.0
+    for s in np.flatnonzero(exact & ~identical):
         d[s] = squareform(pdist(w[s]))
     return d
 

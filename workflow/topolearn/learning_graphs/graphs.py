@@ -222,8 +222,9 @@ def first_events(curve: pd.DataFrame) -> dict:
 
 
 def write_branch_table(json_paths, out_path, curve_tsv=None) -> None:
-    """results/branches/{run_id}.tsv: one row per layer, from the layers' learning-graph JSONs (and,
-    given the run's branching curve, the curve's first event and the Mapper date's lag behind it)."""
+    """A run's branch table (branches.tsv, docs/tables.md): one row per layer, from the layers'
+    learning-graph JSONs (and, given the run's branching curve, the curve's first event and the
+    Mapper date's lag behind it)."""
     write_branch_rows([json.loads(Path(p).read_text()) for p in json_paths], out_path, curve_first_events(curve_tsv))
 
 

@@ -7,9 +7,8 @@ DBSCAN in each interval give the nodes; nodes sharing points are joined.
 
 import json
 import logging
-from collections import Counter
 from dataclasses import dataclass
-from itertools import combinations
+from itertools import chain
 from pathlib import Path
 
 import kmapper as km
@@ -19,7 +18,7 @@ from sklearn.cluster import DBSCAN
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
-from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.cluster.hierarchy import linkage
 from scipy.spatial.distance import cdist, pdist
 from sklearn.decomposition import PCA
 from threadpoolctl import threadpool_limits
@@ -34,6 +33,8 @@ from ..store.snapshots import open_store, read_metrics, read_weights
 log = logging.getLogger(__name__)
 
 LINKAGE_MAX_CELLS = 4000  # their condensed distances: 64 MB; beyond, a KD-tree
+DIRECT_MAX_POINTS = 400  # up to here all pairs of points cost less than grouping them into cells
+DIRECT_MIN_CELLS = 32  # ... unless cells hold most points; below this, cells are not worth looking for
 MEMBER_PAIR_CHUNK = 1 << 20  # member pairs compared at once (x dims x 8 bytes)
 LENSES = ("l2norm_pca", "l2norm", "epoch", "pc1")
 SCHEMA = "topolearn.mapper/1"
@@ -192,8 +193,11 @@ def eps_components(X: np.ndarray, eps: float, min_samples: int = 2, resolution: 
     n = len(X)
     if n < 2:
         return np.where(np.full(n, min_samples <= 1), 0, -1)
-    first, inverse, count, radius = grid_cells(X, eps * resolution)
-    cells = (first, inverse, count, radius)
+    direct = n <= DIRECT_MAX_POINTS
+    cells = None if direct and n <= DIRECT_MIN_CELLS else hashed_cells(X, eps * resolution)
+    if direct and (cells is None or len(cells[0]) > n // 2):  # few repeated points: no cells
+        return _dbscan_numbering(_pair_components(X, float(eps)), np.arange(n), np.ones(n), min_samples)
+    first, inverse, count, radius = cells
     pairs = _linkage_pairs if len(first) <= LINKAGE_MAX_CELLS else _tree_pairs
     group, a, b = pairs(X, cells, float(eps))
     # group: cells known to be connected; (a, b): further connected cell pairs, few.
@@ -202,6 +206,55 @@ def eps_components(X: np.ndarray, eps: float, min_samples: int = 2, resolution: 
         graph = sparse.coo_matrix((np.ones(len(a), dtype=np.int8), (group[a], group[b])), shape=(m, m))
         group = connected_components(graph, directed=False)[1][group]
     return _dbscan_numbering(group, first, count, min_samples)[inverse]
+
+
+def hashed_cells(X: np.ndarray, diameter: float):
+    """grid_cells, the cells in another order: rows of cell keys told apart by a hash of each row
+    (one 1-D unique instead of a row-wise one), checked against the keys themselves. Where two cells
+    share a hash: grid_cells."""
+    n = len(X)
+    side = diameter / np.sqrt(max(X.shape[1], 1))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scaled = X / side if n else X
+    if not (n and side > 0 and np.isfinite(scaled).all() and np.abs(scaled).max() < 2.0**40):
+        return grid_cells(X, diameter)
+    keys = np.floor(scaled).astype(np.int64)
+    # int64 products wrap: a multiplicative hash of the row, exact rows compared below
+    code = keys @ _HASH[:keys.shape[1]] if keys.shape[1] <= len(_HASH) else None
+    if code is None:
+        return grid_cells(X, diameter)
+    _, first, inverse, count = np.unique(code, return_index=True, return_inverse=True, return_counts=True)
+    if not np.array_equal(keys[first][inverse], keys):
+        return grid_cells(X, diameter)
+    return first, inverse.ravel(), count, diameter * (1 + 1e-3)
+
+
+_HASH = np.random.default_rng(0).integers(1, 2**62, size=4096, dtype=np.int64) | 1
+
+
+def _pair_components(X: np.ndarray, eps: float) -> np.ndarray:
+    """Per point, a component id of the graph joining every pair at exact_distance <= eps: single
+    linkage of all pairs (scipy's pdist, the pairs within rounding of eps measured again exactly)."""
+    dist = pdist(X)
+    near = np.flatnonzero(np.abs(dist - eps) <= _tolerance(eps))
+    if len(near):
+        a, b = _condensed_pairs(near, len(X))
+        dist[near] = exact_distance(X[a], X[b])
+    return _cut(linkage(dist, method="single"), eps)
+
+
+def _cut(Z: np.ndarray, t: float) -> np.ndarray:
+    """Per point, the root of its tree in single linkage Z cut at height t (merges at <= t kept):
+    fcluster(Z, t, "distance")'s partition, without its validation of Z."""
+    n = len(Z) + 1
+    parent = np.arange(2 * n - 1)
+    k = np.flatnonzero(Z[:, 2] <= t)
+    parent[Z[k, :2].astype(np.int64)] = (n + k)[:, None]
+    while True:  # pointer jumping: log2(tree depth) rounds
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            return parent[:n]
+        parent = up
 
 
 def _dbscan_numbering(group: np.ndarray, first: np.ndarray, count: np.ndarray, min_samples: int) -> np.ndarray:
@@ -236,7 +289,7 @@ def _linkage_pairs(X, cells, eps: float):
     dist = pdist(X[first])
     sure = eps - 2 * r - tol
     if sure >= 0:
-        group = fcluster(linkage(dist, method="single"), t=sure, criterion="distance") - 1
+        group = _cut(linkage(dist, method="single"), sure)
     else:
         group, sure = np.arange(len(first)), -1.0
     band = np.flatnonzero((dist > sure) & (dist <= eps + 2 * r + tol))  # closer pairs share a group
@@ -322,15 +375,23 @@ class PointIndexNerve(km.GraphNerve):
 
     def compute(self, nodes):
         names = list(nodes)
-        holders: dict[int, list[int]] = {}
-        for i, name in enumerate(names):
-            for p in set(nodes[name]):
-                holders.setdefault(p, []).append(i)
-        shared = Counter(pair for h in holders.values() if len(h) > 1 for pair in combinations(sorted(h), 2))
+        m = len(names)
+        sizes = [len(v) for v in nodes.values()]
+        point = np.fromiter(chain.from_iterable(nodes.values()), dtype=np.int64, count=sum(sizes))
+        # (point, node) memberships, each once, sorted by point then node
+        held = np.unique(point * m + np.repeat(np.arange(m, dtype=np.int64), sizes))
+        point, node = np.divmod(held, m)
+        codes = []  # node pairs (i < j) sharing a point: memberships k apart of one point
+        for k in range(1, len(held)):
+            same = point[k:] == point[:-k]
+            if not same.any():  # no point lies in k + 1 nodes
+                break
+            codes.append(node[:-k][same] * m + node[k:][same])
+        pairs, count = np.unique(np.concatenate(codes) if codes else np.zeros(0, np.int64), return_counts=True)
         result: dict[str, list[str]] = {}
-        for (i, j), count in sorted(shared.items()):
-            if count >= self.min_intersection:
-                result.setdefault(names[i], []).append(names[j])
+        first, second = np.divmod(pairs[count >= self.min_intersection], m)
+        for i, j in zip(first.tolist(), second.tolist()):
+            result.setdefault(names[i], []).append(names[j])
         edges = [[a, b] for a in result for b in result[a]]
         return result, [[n] for n in nodes] + edges
 
@@ -395,6 +456,46 @@ def date_splits(analysis: dict, coords: np.ndarray, eps: float, epochs) -> None:
     m["first_branch_epoch"] = min(dated) if dated else None
 
 
+class NodeTable:
+    """Per-node members and summaries of a KeplerMapper graph, computed over all nodes at once.
+
+    Members are (neuron, snapshot) pairs; each node's mean epoch is numpy's mean of its points'
+    epochs (the same sum, in the same order, as np.mean), min/max are exact in any order."""
+
+    def __init__(self, graph_nodes: dict, names: list, cloud: Cloud, lens: np.ndarray):
+        self.names = names
+        sizes = np.fromiter((len(graph_nodes[n]) for n in names), dtype=np.int64, count=len(names))
+        point = np.fromiter(chain.from_iterable(graph_nodes[n] for n in names), dtype=np.int64, count=int(sizes.sum()))
+        self.sizes = sizes
+        start = np.cumsum(sizes) - sizes
+        bounds = start[1:]
+        pairs = np.column_stack([cloud.neuron[point], cloud.snapshot[point]])
+        self.pairs = np.split(pairs, bounds) if len(names) else []  # (np.split makes one piece of nothing)
+        self._pair_lists = pairs.tolist()
+        self._start = start.tolist()
+        epoch = cloud.epoch[point]
+        self.mean_epoch = [float(np.add.reduce(e) / len(e)) for e in np.split(epoch, bounds)] if len(names) else []
+        if len(names):
+            self.min_epoch, self.max_epoch = (np.minimum.reduceat(epoch, start).tolist(),
+                                              np.maximum.reduceat(epoch, start).tolist())
+            at = lens[point]
+            self.lens_min, self.lens_max = np.minimum.reduceat(at, start).tolist(), np.maximum.reduceat(at, start).tolist()
+        node = np.repeat(np.arange(len(names), dtype=np.int64), sizes)
+        distinct = np.unique(node * max(cloud.n_neurons, 1) + cloud.neuron[point]) // max(cloud.n_neurons, 1)
+        self.n_neurons = np.bincount(distinct, minlength=len(names)).tolist()
+
+    def documents(self, node_branch: list) -> dict:
+        """{name: node document} of the learning graph's JSON."""
+        out = {}
+        for i, name in enumerate(self.names):
+            lo = self._start[i]
+            out[name] = {"members": self._pair_lists[lo:lo + int(self.sizes[i])], "size": int(self.sizes[i]),
+                         "mean_epoch": self.mean_epoch[i], "min_epoch": self.min_epoch[i],
+                         "max_epoch": self.max_epoch[i], "lens_min": self.lens_min[i], "lens_max": self.lens_max[i],
+                         "n_neurons": self.n_neurons[i], "branch": node_branch[i]}
+        return out
+
+
 def learning_graph(weights: np.ndarray, epochs: np.ndarray, params: dict, threshold: float):
     """The learning graph of one layer: (JSON document, KeplerMapper graph, cloud).
 
@@ -418,7 +519,7 @@ def learning_graph(weights: np.ndarray, epochs: np.ndarray, params: dict, thresh
         lens[:, None], X=coords, clusterer=CompactDBSCAN(eps=eps_used, min_samples=params["min_samples"]),
         cover=cover, nerve=PointIndexNerve())
     names = list(graph["nodes"])
-    members = [np.asarray(graph["nodes"][n], dtype=np.int64) for n in names]
+    table = NodeTable(graph["nodes"], names, cloud, lens)
     index = {n: i for i, n in enumerate(names)}
     edges = [(index[a], index[b]) for a, bs in graph["links"].items() for b in bs]
     if not names:
@@ -426,17 +527,9 @@ def learning_graph(weights: np.ndarray, epochs: np.ndarray, params: dict, thresh
                     f"{params['min_samples']} in any of {intervals} intervals; raise eps, lower "
                     f"min_samples or use fewer intervals")
     epochs = np.asarray(epochs, dtype=float)
-    node_epoch = [float(cloud.epoch[m].mean()) for m in members]
-    pairs = [np.column_stack([cloud.neuron[m], cloud.snapshot[m]]) for m in members]
-    analysis = analyze_graph(pairs, node_epoch, edges, cloud.n_neurons, float(np.ptp(epochs)), threshold)
+    analysis = analyze_graph(table.pairs, table.mean_epoch, edges, cloud.n_neurons, float(np.ptp(epochs)), threshold)
     date_splits(analysis, coords.reshape(cloud.n_snapshots, cloud.n_neurons, -1), eps_used, epochs)
-    nodes = {}
-    for i, (name, m) in enumerate(zip(names, members)):
-        nodes[name] = {"members": pairs[i].tolist(), "size": int(len(m)), "mean_epoch": node_epoch[i],
-                       "min_epoch": float(cloud.epoch[m].min()), "max_epoch": float(cloud.epoch[m].max()),
-                       "lens_min": float(lens[m].min()), "lens_max": float(lens[m].max()),
-                       "n_neurons": int(len(np.unique(cloud.neuron[m]))),
-                       "branch": analysis["node_branch"][i]}
+    nodes = table.documents(analysis["node_branch"])
     geometry = {**cover_geometry(lens, cover.centers_, float(np.ravel(cover.radius_)[0]), intervals, overlap),
                 "kmapper": km.__version__} if len(lens) else {"kmapper": km.__version__}
     used = {**params, "overlap_used": overlap, "intervals_used": intervals, "eps_used": eps_used, **pca_info,

@@ -67,13 +67,15 @@ def derived_points(source_id: str, point: dict, branches: pd.DataFrame, factors,
     return rows
 
 
-def points_table(points: dict[str, dict], branch_tables: dict[str, str], factors, combine: str) -> pd.DataFrame:
-    """The derived points of every run with a branch table ({run_id: path}), in run order."""
+def points_table(points: dict[str, dict], branch_tables: dict, factors, combine: str) -> pd.DataFrame:
+    """The derived points of every run with a branch table ({run_id: its rows, a frame from
+    topolearn.analysis.tables, or a path}), in run order."""
     import pandas as pd
 
     rows = []
-    for rid, path in branch_tables.items():
-        rows += derived_points(rid, points[rid], read_tsv(path), factors, combine)
+    for rid, table in branch_tables.items():
+        rows += derived_points(rid, points[rid], table if isinstance(table, pd.DataFrame) else read_tsv(table),
+                               factors, combine)
     return pd.DataFrame(rows, columns=POINT_COLUMNS)
 
 

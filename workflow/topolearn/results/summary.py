@@ -16,13 +16,15 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.batch import analysis_status
-from ..inpca.progress import _read_tables, inpca_columns
+from ..analysis.tables import KINDS, by_run as rows_by_run, sweep_tables
+from ..inpca.progress import inpca_columns
 from ..layers.measures import summary_columns
-from ..learning_graphs.baselines import layer_columns
+from ..learning_graphs.baselines import layer_columns, run_layer_columns
 from ..learning_graphs.circle import read_run_rows
 from ..sweep.points import FLOAT_FIELDS, INT_FIELDS, POINT_DEFAULTS
 from ..store.health import assess
-from ..store.snapshots import METRICS, conv_count, layer_count, open_checked, open_store, read_metrics
+from ..store.fastread import array_names, read_arrays
+from ..store.snapshots import METRICS
 from ..sweep.table import read_sweep_table, shown_fields
 from ..utils.tables import read_tsv, write_tsv
 
@@ -108,21 +110,23 @@ def summary_dtypes(columns) -> dict:
 
 
 def run_row(store_path) -> dict:
-    """Final metrics and flags of one run, from its store."""
-    root = open_checked(store_path)
-    attrs = dict(root.attrs)
-    m = read_metrics(root)
-    last = m.iloc[-1] if len(m) else pd.Series(np.nan, index=m.columns)
-    final_loss = last[["train_loss", "test_loss"]].to_numpy(float)
-    status, _ = assess(m, attrs)  # the analysis' own status (weights too) comes from its stamp
+    """Final metrics and flags of one run, from its store (the metrics read whole in one checked
+    pass, the layers counted from the manifest: a few files per run, not a zarr call per array)."""
+    attrs, m = read_arrays(store_path, METRICS)
+    n = len(m["step"])
+    last = {k: v[-1] if n else np.nan for k, v in m.items()}
+    final_loss = np.array([last["train_loss"], last["test_loss"]], dtype=float)
+    losses = pd.DataFrame({k: m[k] for k in ("train_loss", "test_loss")})
+    status, _ = assess(losses, attrs)  # the analysis' own status (weights too) comes from its stamp
+    weights = array_names(attrs, "weights")
     return {
         "run_id": attrs.get("run_id", Path(store_path).parent.name),
-        "n_layers": layer_count(root),
-        "n_conv_layers": conv_count(root),
-        "n_snapshots": len(m),
-        "final_step": last.get("step"),
-        "final_epoch": last.get("epoch"),
-        **{f"final_{k}": last.get(k) for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
+        "n_layers": sum(w.startswith("layer") for w in weights),
+        "n_conv_layers": sum(w.startswith("conv") for w in weights),
+        "n_snapshots": n,
+        "final_step": last["step"],
+        "final_epoch": last["epoch"],
+        **{f"final_{k}": last[k] for k in ("train_loss", "train_acc", "test_loss", "test_acc")},
         "diverged": bool(attrs.get("diverged")) or not np.isfinite(final_loss).all() or status == "diverged",
         "diverged_at_step": attrs.get("diverged_at_step"),
         "wall_time_s": attrs.get("wall_time_s"),
@@ -131,7 +135,7 @@ def run_row(store_path) -> dict:
 
 def layer_rows(df: pd.DataFrame, ev: pd.DataFrame) -> dict:
     """{layer{i}_{metric} or conv{i}_{metric}: value} from one run's branch table and branching
-    events, as read by inpca_progress._read_tables (an empty frame for a missing or empty file)."""
+    events (topolearn.analysis.tables; no rows for a run not analysed)."""
     out = {}
     jumps = _first_jumps(ev)
     for _, row in df.iterrows():
@@ -161,48 +165,47 @@ def _map(fn, items, threads: int) -> list:
         return list(pool.map(fn, items, chunksize=max(1, len(items) // (8 * threads))))
 
 
-def _run_part(item: tuple) -> tuple[str, dict, pd.DataFrame, pd.DataFrame]:
-    """Everything the summary reads of one run (its store and its tables): (run id, columns, events,
-    branch table); the events and branch table go on to the InPCA progress columns."""
-    rid, store, branches, events, symmetry, curve, layers, mapper = item
+def _run_part(item: tuple) -> tuple[str, dict]:
+    """What the summary reads of one run's store and analysis stamp: (run id, columns)."""
+    rid, store, mapper = item
     row = run_row(store) if store else {}
-    if mapper:
-        status, reason = analysis_status(mapper)
-        if status is not None:
-            row.update(analysis_status=status, analysis_reason=reason)
-            row["diverged"] = row.get("diverged", False) or status == "diverged"
-    ev, br = _read_tables([events] if events else ()), _read_tables([branches] if branches else ())
-    if branches:
-        row.update(layer_rows(br, ev))
-    for cols in layer_columns([symmetry] if symmetry else (), [curve] if curve else ()).values():
-        row.update(cols)
-    if layers:
-        row.update(summary_columns(layers))
-    return rid, row, ev, br
+    status, reason = analysis_status(mapper)
+    if status is not None:
+        row.update(analysis_status=status, analysis_reason=reason or pd.NA)  # NA when ok: as read back
+        row["diverged"] = row.get("diverged", False) or status == "diverged"
+    return rid, row
 
 
-def build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs=None, coords_tsv=None,
-                  stress_tsv=None, symmetry=(), curves=(), stability=(), layers=(), threads: int = 1,
-                  analyses=(), circles=()) -> pd.DataFrame:
-    """One row per run of the sweep table; stores/branch tables are matched by run id (path); with
-    the runs' mapper folders (`analyses`), each run's analysis status and reason (its stamp); with
-    InPCA's coords.tsv (and stress.tsv), the InPCA and progress columns; with the runs' symmetry
-    tables, branching curves and stability scans, their columns (baselines.layer_columns); with the
-    layer tables of 2-D runs, each layer's final separability, Betti numbers and folds; with the
-    CNN cells' circle rows (`circles`: results/circle/{cell}.runs.tsv), the circle columns. Each
-    run's files are read in one task, `threads` processes at a time."""
+def table_columns(tables: dict) -> dict:
+    """A run's columns from its analysis tables ({kind: its rows}: topolearn.analysis.tables): layer
+    metrics and first jumps, symmetry and baselines, and the layer representations of 2-D runs."""
+    row = layer_rows(tables["branches"], tables["events"])
+    row.update(run_layer_columns(tables["symmetry"], tables["curve"]))
+    row.update(summary_columns(tables["layers"]))
+    return row
+
+
+def build_summary(sweep_tsv, stores, coords_tsv=None, stress_tsv=None, stability=(), threads: int = 1,
+                  circles=(), results=None) -> pd.DataFrame:
+    """One row per run of the sweep table; stores are matched by run id (path); from the `results`
+    folder (by default the sweep table's), each run's analysis status and reason (its stamp) and its
+    analysis tables (topolearn.analysis.tables: each batch's table folder read once); with InPCA's
+    coords.tsv (and stress.tsv), the InPCA and progress columns; with the stability scans, their
+    columns (baselines.layer_columns); with the CNN cells' circle rows (`circles`:
+    results/circle/{cell}.runs.tsv), the circle columns. The stores and stamps are read one run per
+    task, `threads` processes at a time."""
     sweep = read_sweep_table(sweep_tsv)
-    by_name = [{Path(p).parent.name: p for p in stores}, {Path(p).stem: p for p in branches_tsvs},
-               {Path(p).name.split(".")[0]: p for p in events_tsvs or ()},
-               {Path(p).name.split(".")[0]: p for p in symmetry or ()},
-               {Path(p).name.split(".")[0]: p for p in curves or ()}, {Path(p).stem: p for p in layers or ()},
-               {Path(p).name: p for p in analyses or ()}]
-    rids = list(dict.fromkeys(r for files in by_name for r in files))
-    parts = _map(_run_part, [(r, *(files.get(r) for files in by_name)) for r in rids], threads)
-    by_run = {rid: row for rid, row, _, _ in parts}
+    results = Path(sweep_tsv).parent if results is None else Path(results)
+    store_of = {Path(p).parent.name: p for p in stores}
+    rids = list(sweep["run_id"])
+    parts = _map(_run_part, [(r, store_of.get(r), results / "mapper" / r) for r in rids], threads)
+    by_run = dict(parts)
+    tables = sweep_tables(results, rids)
+    split = {kind: rows_by_run(df) for kind, df in tables.items()}
+    for rid in dict.fromkeys(r for rows in split.values() for r in rows):
+        by_run[rid].update(table_columns({k: split[k].get(rid, tables[k].iloc[:0]) for k in KINDS}))
     if coords_tsv is not None and Path(coords_tsv).is_file():
-        ev = pd.concat([e for _, _, e, _ in parts if len(e)] or [pd.DataFrame()], ignore_index=True)
-        br = pd.concat([b for _, _, _, b in parts if len(b)] or [pd.DataFrame()], ignore_index=True)
+        ev, br = tables["events"], tables["branches"]
         for rid, row in inpca_columns(coords_tsv, stress_tsv, events=ev, branches=br).iterrows():
             by_run.setdefault(rid, {}).update(row.dropna().to_dict())
     for rid, cols in layer_columns((), (), stability or ()).items():
@@ -290,11 +293,9 @@ def summary_long(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def make_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, out, coords_tsv=None, stress_tsv=None,
-                 symmetry=(), curves=(), stability=(), layers=(), threads: int = 1, analyses=(),
-                 circles=()) -> pd.DataFrame:
+def make_summary(sweep_tsv, stores, out, coords_tsv=None, stress_tsv=None, stability=(), threads: int = 1,
+                 circles=(), results=None) -> pd.DataFrame:
     """The rule's entry point: build and write results/summary.tsv."""
-    df = build_summary(sweep_tsv, stores, branches_tsvs, events_tsvs, coords_tsv, stress_tsv, symmetry, curves,
-                       stability, layers, threads, analyses, circles)
+    df = build_summary(sweep_tsv, stores, coords_tsv, stress_tsv, stability, threads, circles, results)
     write_summary(df, out)
     return df

@@ -9,8 +9,10 @@ reads and checks only the stores it touches, only when its values are needed. Ru
 snapshots (a diverged run, another `snapshots`) are padded with NaN. Runs of the sweep table without
 a store (not trained yet, quarantined) are named in a warning and left out of `metrics`
 (`missing="keep"` keeps them as NaN rows, `missing="raise"` refuses); `.missing` lists them. The
-tables (summary, branches, events, InPCA coordinates and stress) are pandas frames read on first
-access.
+tables (summary, branches, events, curves, symmetry, layer tables, InPCA coordinates and stress) are
+pandas frames read on first access; the analysis tables of every run of the sweep table, wherever
+its analysis stamp says they are (topolearn.analysis.tables: one set per analysis batch), and of one
+run by `.run_tables(run_id)`.
 """
 
 import functools
@@ -26,6 +28,7 @@ import xarray as xr
 from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
+from ..analysis.tables import run_tables, sweep_tables
 from ..store.snapshots import METRICS, open_store
 from ..sweep.table import read_sweep_table, shown_fields, varied_fields
 from ..utils.tables import read_tsv
@@ -140,21 +143,43 @@ class SweepData:
         p = self.results / rel
         return read_tsv(p, dtype={"run_id": str}) if p.is_file() else pd.DataFrame()
 
-    def _tables(self, pattern: str) -> pd.DataFrame:
-        frames = [read_tsv(p, dtype={"run_id": str}) for p in sorted(self.results.glob(pattern)) if p.stat().st_size]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    @functools.cached_property
+    def _analysis(self) -> dict[str, pd.DataFrame]:
+        """Every analysis table of the sweep's runs (each batch's table folder read once)."""
+        return sweep_tables(self.results, list(self.params["run_id"]))
 
     @functools.cached_property
     def summary(self) -> pd.DataFrame:
         return read_summary(self.results / "summary.tsv") if self._has("summary.tsv") else pd.DataFrame()
 
-    @functools.cached_property
+    @property
     def branches(self) -> pd.DataFrame:
-        return self._tables("branches/*.tsv")
+        """Learning-graph metrics, one row per run and layer (docs/tables.md)."""
+        return self._analysis["branches"]
 
-    @functools.cached_property
+    @property
     def events(self) -> pd.DataFrame:
-        return self._tables("branching/*.events.tsv")
+        """Branching events with their paired accuracy jumps."""
+        return self._analysis["events"]
+
+    @property
+    def curves(self) -> pd.DataFrame:
+        """Branching curves: one row per run, layer and snapshot."""
+        return self._analysis["curve"]
+
+    @property
+    def symmetry(self) -> pd.DataFrame:
+        """Symmetry tables: one row per run and layer."""
+        return self._analysis["symmetry"]
+
+    @property
+    def layer_tables(self) -> pd.DataFrame:
+        """Layer representations of toy-data runs: one row per run, measured snapshot and layer."""
+        return self._analysis["layers"]
+
+    def run_tables(self, run_id: str) -> dict[str, pd.DataFrame]:
+        """One run's analysis tables, {branches, curve, events, symmetry, layers: its rows}."""
+        return run_tables(self.results, run_id)
 
     @functools.cached_property
     def inpca_coords(self) -> pd.DataFrame:
@@ -175,7 +200,8 @@ class SweepData:
 
 def open_sweep(results="results", missing: str = "drop") -> SweepData:
     """The sweep in `results` as labeled data: `.metrics` (xarray, lazy), `.params`, `.summary`,
-    `.branches`, `.events`, `.inpca_coords`, `.inpca_stress` (pandas), `.store(run_id)`. Runs without
+    `.branches`, `.events`, `.curves`, `.symmetry`, `.layer_tables`, `.inpca_coords`, `.inpca_stress`
+    (pandas), `.run_tables(run_id)`, `.store(run_id)`. Runs without
     a store are named in a warning and, by `missing`, left out of `.metrics` ("drop"), kept as NaN
     rows ("keep") or refused ("raise"); `.missing` lists them."""
     return SweepData(results, missing)

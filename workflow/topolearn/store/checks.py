@@ -87,13 +87,10 @@ def check_store(path, deep: bool | tuple = False) -> str | None:
 # Every product made from one run's store, relative to {results}: the one list the rules take their
 # per-run output paths from (topolearn.sweep.packing, rules/common/paths.smk) and that quarantine
 # and archive move (with anything else named `{dir}/{run_id}` or `{dir}/{run_id}.*` in their folders).
+# A run's table rows live in its analysis batch's tables/{gid} (shared with other runs: not moved;
+# rows no stamp points to are never read) or in its own mapper folder when it was analysed alone.
 RUN_PRODUCTS = {
-    "mapper": "mapper/{run_id}",  # a folder: one learning graph per layer and the analysis stamp
-    "branches": "branches/{run_id}.tsv",
-    "curve": "branching/{run_id}.tsv",
-    "events": "branching/{run_id}.events.tsv",
-    "symmetry": "branching/{run_id}.symmetry.tsv",
-    "layers": "layers/{run_id}.tsv",
+    "mapper": "mapper/{run_id}",  # a folder: learning graphs, the analysis stamp, tables of a run analysed alone
     "stability": "stability/{run_id}.tsv",
     "figures": "figures/runs/{run_id}",  # a folder: the run's figures
 }

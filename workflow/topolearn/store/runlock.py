@@ -79,6 +79,13 @@ def run_lock(scratch, rid: str, log):
         os.close(fd)  # releases the lock (so does any death of this process)
 
 
+def drop_lock_file(scratch) -> None:
+    """Remove the lock file of a published run while still holding its lock (a finished run leaves
+    only its kept copy in scratch). A trainer waiting on it finds it gone and locks a new one
+    (run_lock), then adopts the finished copy."""
+    (Path(scratch) / LOCK).unlink(missing_ok=True)
+
+
 # ---------------------------------------------------------------- finished stores are kept
 
 

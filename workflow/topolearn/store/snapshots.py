@@ -56,7 +56,9 @@ COORDS_ATTR = {"coordinates": " ".join(SNAPSHOT_COORDS)}  # CF convention: xarra
 
 def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labels, n_classes: int,
                  chunk: int, attrs: dict, conv_shapes=()) -> zarr.Group:
-    """Create an empty store with every array preallocated to `n_snapshots` rows.
+    """Create an empty store with every array preallocated to `n_snapshots` rows, each array one
+    chunk, one file (`chunk`, the snapshots written at a time, does not shape the files: a store is a
+    couple of dozen files whatever its snapshot count; zarr rewrites the chunk at each write).
 
     layer_shapes: [(n_neurons, n_inputs)] per dense weight layer, layer0 first, output last.
     conv_shapes: [(filters, in_channels, k, k)] per conv layer of a CNN, conv0 first: `weights/conv{i}`
@@ -64,7 +66,7 @@ def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labe
     array's `kernel_shape` attr.
     """
     root = zarr.open_group(str(path), mode="w", zarr_format=3, attributes={**attrs, "complete": False})
-    c = max(1, min(chunk, n_snapshots))
+    c = max(1, n_snapshots)
     for name in METRICS:
         dtype = "int64" if name == "step" else "float64"
         _array(root, name, (n_snapshots,), (c,), dtype, ["snapshot"], fill=-1 if name == "step" else np.nan,

@@ -85,20 +85,45 @@ def store_present(store: str) -> bool:
 
 
 def analysis_done(store: str, outputs: list[str], stamp: str, fingerprint: str) -> bool:
-    """A run's analysis is finished and current: its store is there, every output exists and is not
-    older than the store, and the stamp records the analysis settings in force now."""
+    """A product made from a run's store is finished and current: its store is there, every output
+    exists and is not older than the store, and the stamp records the settings in force now."""
+    return _stamp_current(store, outputs, stamp, fingerprint) is not None
+
+
+def _stamp_current(store: str, outputs: list[str], stamp: str, fingerprint: str) -> dict | None:
+    """analysis_done's test; the stamp's document when it passes, else None."""
     t_store = _mtime(store) if store_present(store) else None
     if t_store is None:
-        return False
+        return None
     for out in outputs:
         t = _mtime(out)
         if t is None or t < t_store:
-            return False
+            return None
     try:
         with open(stamp) as fh:
-            return json.load(fh).get("settings") == fingerprint
+            doc = json.load(fh)
+        return doc if doc.get("settings") == fingerprint else None
     except (OSError, ValueError, AttributeError):
+        return None
+
+
+def run_analysis_done(results: str, run_id: str, fingerprint: str) -> bool:
+    """A run's analysis is finished and current: analysis_done of its mapper folder, and the folder
+    holding its table rows (the stamp's `tables`) exists and is not older than its store. A batch
+    folder deleted, or a stamp from before tables were kept per batch: the run is analysed again."""
+    store = f"{results}/runs/{run_id}/snapshots.zarr"
+    mapper = f"{results}/{RUN_PRODUCTS['mapper'].format(run_id=run_id)}"
+    doc = _stamp_current(store, [mapper], f"{mapper}/{STAMP}", fingerprint)
+    tables = doc.get("tables") if doc else None
+    if not isinstance(tables, str) or not _safe_relative(tables):
         return False
+    t = _mtime(f"{results}/{tables}")
+    return t is not None and t >= _mtime(store)
+
+
+def _safe_relative(path: str) -> bool:
+    """A stamp's `tables`: a folder inside the results folder (tables/{gid} or mapper/{run_id})."""
+    return not os.path.isabs(path) and ".." not in path.split("/")
 
 
 def canonical(settings: dict) -> dict:
@@ -144,11 +169,14 @@ def stability_path(results: str, run_id: str) -> str:
     return run_product(results, "stability", run_id)
 
 
-# One run's analysis outputs, in the order its jobs declare them: the mapper folder (one directory
-# output: the layers' JSONs and the analysis stamp), tables, layer representations (2-D data; empty otherwise).
-ANALYSIS_PRODUCTS = ("mapper", "branches", "curve", "events", "symmetry", "layers")
+# The five analysis tables (docs/tables.md) by kind, and their file names. An analysis batch writes
+# one set for all its runs in tables/{gid} (rows of every run, `run_id` first); a run analysed alone
+# (`analyze_run`) writes its own set inside its mapper folder. Each run's stamp names the folder.
+TABLE_FILES = {"branches": "branches.tsv", "curve": "branching.tsv", "events": "events.tsv",
+               "symmetry": "symmetry.tsv", "layers": "layers.tsv"}
+TABLES_DIR = "tables"
 
 
-def analysis_paths(results: str, run_id: str) -> dict[str, str]:
-    """Every output of one run's analysis, by kind (ANALYSIS_PRODUCTS)."""
-    return {k: run_product(results, k, run_id) for k in ANALYSIS_PRODUCTS}
+def tables_dir(results: str, members) -> str:
+    """The table folder of an analysis batch of `members`."""
+    return f"{results}/{TABLES_DIR}/{group_id(members)}"

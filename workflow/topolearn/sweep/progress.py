@@ -27,23 +27,18 @@ def enabled(environ=os.environ) -> bool:
     return environ.get(ENV, "1").strip().lower() not in ("0", "off", "false", "no")
 
 
-def run_files(results: str, run_ids, fingerprint: str) -> list[tuple[str, list[str], str]]:
-    """Per network: (store, analysis outputs, analysis stamp): the paths its two counts look at."""
-    out = []
-    for r in run_ids:
-        products = packing.analysis_paths(results, r)
-        out.append((f"{results}/runs/{r}/snapshots.zarr", list(products.values()),
-                    f"{products['mapper']}/{packing.STAMP}"))
-    return out
+def run_files(results: str, run_ids, fingerprint: str) -> list[tuple[str, str, str]]:
+    """Per network: (results folder, run id, store): what its two counts look at."""
+    return [(results, r, f"{results}/runs/{r}/snapshots.zarr") for r in run_ids]
 
 
 def count_done(runs, fingerprint: str) -> tuple[int, int]:
     """(trained, analysed) networks of `runs` (run_files), by packing's own tests."""
     trained = analysed = 0
-    for store, outputs, stamp in runs:
+    for results, rid, store in runs:
         if packing.store_present(store):
             trained += 1
-            analysed += packing.analysis_done(store, outputs, stamp, fingerprint)
+            analysed += packing.run_analysis_done(results, rid, fingerprint)
     return trained, analysed
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import zarr
 
+from ..data.toy import is_toy
 from ..store.runlock import discard_finished, discard_kept, keep_finished
 from ..store.snapshots import create_store, finalize_store, library_versions, move_into_place
 from .device import device_name, symmetry_context
@@ -81,7 +82,8 @@ def publish(scratch: Path, store_path, n_recorded: int, attrs: dict, data_root) 
     """Finalize the partial store, keep a hard-linked finished copy in scratch, move it into place.
     `attrs` (run_attrs and `data_files`, topolearn.data.dataset_fingerprint) become the store's."""
     partial = scratch / PARTIAL_STORE
-    record_representations(zarr.open_group(str(partial), mode="r+"), attrs["params"], data_root)
+    if is_toy(attrs["params"]["dataset"]):  # only toy runs record layer representations
+        record_representations(zarr.open_group(str(partial), mode="r+"), attrs["params"], data_root)
     finalize_store(partial, n_recorded, attrs)
     keep_finished(partial, scratch)
     move_into_place(partial, store_path)

@@ -23,7 +23,7 @@ import zarr
 from tqdm import tqdm
 
 from ..data import dataset_fingerprint
-from ..store.runlock import Guard, Stopped, adopt_finished, run_lock, stop_message
+from ..store.runlock import Guard, Stopped, adopt_finished, drop_lock_file, run_lock, stop_message
 from ..store.snapshots import store_arrays, write_blocks
 from ..sweep.packing import pack_key
 from ..sweep.points import normalize_point, run_id
@@ -332,7 +332,10 @@ def train_pack(points: list[dict], store_paths, scratch_dirs, data_root="data", 
         for rid, scratch in sorted(zip(rids, scratch_dirs)):
             locks.enter_context(run_lock(scratch, rid, log))
         guard = locks.enter_context(Guard())
-        return Pack(points, store_paths, scratch_dirs, data_root, device, threads, chunk, log, guard).run()
+        results = Pack(points, store_paths, scratch_dirs, data_root, device, threads, chunk, log, guard).run()
+        for scratch in scratch_dirs:  # every run is published: its lock file is scratch no longer needed
+            drop_lock_file(scratch)
+        return results
 
 
 def train_run(point: dict, store_path, scratch_dir, data_root="data", device: str = "cpu", threads: int = 1,

@@ -198,6 +198,10 @@
 
   // ---------------------------------------------------------------- InPCA trajectories
   const traj = D.inpca;
+  // Beyond this many checkpoints the 2-D view draws with WebGL: SVG markers by the ten thousand
+  // make every filter keystroke take seconds.
+  const TRAJ_POINTS = Object.values(traj.runs).reduce((n, t) => n + t.x.length, 0);
+  const TYPE2D = WEBGL && TRAJ_POINTS > 20000 ? "scattergl" : "scatter";
   function buildTrajectoryControls() {
     const sel = el("traj-color");
     D.params.concat(["analysis_status"]).filter((c) => COL[c] !== undefined).forEach((c) => sel.add(new Option(c, c)));
@@ -206,7 +210,10 @@
     traj.groups.forEach((g) => gsel.add(new Option(g, g)));
     el("traj-group-wrap").style.display = traj.groups.length > 1 ? "" : "none";
     gsel.addEventListener("change", renderTrajectories);
-    el("traj-note").textContent = `at most ${D.limits.trajectory_points} checkpoints per run are drawn`;
+    el("traj-note").textContent = `at most ${D.limits.trajectory_points} checkpoints per run are drawn ` +
+      `(evenly spaced; ${Object.keys(traj.runs).length} runs, ${TRAJ_POINTS} checkpoints)`;
+    el("curve-note").textContent = `Curves of every run, thinned to at most ${D.limits.curve_points} evenly ` +
+      "spaced snapshots each; the run's own figures show all of them.";
   }
 
   function trajectoryTraces(idx, three) {
@@ -214,13 +221,13 @@
     const by = el("traj-color").value;
     const values = [...new Set(ROWS.map((r) => fmt(r[COL[by]])))].sort();
     const traces = values.map((v, k) => ({
-      type: three ? "scatter3d" : "scatter", mode: "lines+markers", name: `${by}=${v}`,
+      type: three ? "scatter3d" : TYPE2D, mode: "lines+markers", name: `${by}=${v}`,
       x: [], y: [], z: [], customdata: [], text: [],
       line: { color: PALETTE[k % PALETTE.length], width: three ? 3 : 1.2 },
       marker: { color: PALETTE[k % PALETTE.length], size: three ? 2 : 4 },
       hovertemplate: "%{text}<br>epoch %{customdata[1]}, progress %{customdata[2]}<extra></extra>",
     }));
-    const highlight = { type: three ? "scatter3d" : "scatter", mode: "lines", name: "chosen run", x: [], y: [], z: [],
+    const highlight = { type: three ? "scatter3d" : TYPE2D, mode: "lines", name: "chosen run", x: [], y: [], z: [],
                         line: { color: "#d62728", width: three ? 7 : 3.5 }, hoverinfo: "skip", showlegend: false };
     idx.forEach((i) => {
       const rid = RUN[i], t = traj.runs[rid];
