@@ -14,6 +14,7 @@ from topolearn.results import effective_width as ew
 from topolearn.sweep.schema import ConfigError
 from topolearn.sweep.points import normalize_point, run_id
 from topolearn.sweep.config import validate_config
+from topolearn.sweep import packing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,6 +115,10 @@ def test_checkpoint_adds_the_derived_points_and_compares_accuracy(tmp_path):
            "figures": {"formats": ["png"]}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     rids = [write_run(tmp_path / "results", make_point(width=w)) for w in (6, 2)]
+    fp = packing.fingerprint(packing.analysis_settings(validate_config(cfg)))
+    for rid in rids:  # analysed under this config's settings: no analysis job is due (none is included)
+        stamp = tmp_path / "results" / "mapper" / rid / packing.STAMP
+        stamp.write_text(json.dumps({**json.loads(stamp.read_text()), "settings": fp}))
     res = _smk(tmp_path)
     assert res.returncode == 0, res.stderr[-4000:]
     points = ew.read_points_table(tmp_path / "results" / "effective_width" / "points.tsv")

@@ -269,7 +269,7 @@ def test_cnn_sweep_has_conv_graphs_and_the_circle_of_filters(tmp_path_factory):
 def test_toy_layer_tables_carry_betti_numbers_and_separability(toy_run):
     results, cfg = toy_run
     for rid, p in cfg["points"].items():
-        table = tsv(results / "layers" / f"{rid}.tsv")
+        table = run_tables(results, rid)["layers"]
         layers = ["input"] + [f"layer{i}" for i in range(p["depth"] + 1)]
         assert sorted(set(table["layer"])) == sorted(layers), rid
         per_layer = table.groupby("layer")["snapshot"].apply(list)
