@@ -71,7 +71,6 @@ rule inpca_factors:
         sweep=f"{RESULTS}/sweep.tsv",
         coords=f"{RESULTS}/inpca/coords.tsv",
         stress=f"{RESULTS}/inpca/stress.tsv",
-        stores=[store(r) for r in RUN_IDS],
     output:
         factors=report(
             f"{RESULTS}/inpca/factors.tsv",
@@ -80,6 +79,8 @@ rule inpca_factors:
             labels={"table": "InPCA factor separation"},
         ),
         stress_top=f"{RESULTS}/inpca/stress_top.tsv",
+    params:
+        stores=sweep_stores,  # read behind the coordinates, which wait for every store
     log:
         f"{LOGS}/inpca_factors.log",
     threads: 2

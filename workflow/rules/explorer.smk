@@ -12,8 +12,6 @@ rule explorer:
     input:
         summary=f"{RESULTS}/summary.tsv",
         coords=f"{RESULTS}/inpca/coords.tsv",
-        stores=[store(r) for r in RUN_IDS],
-        analyses=analysis_inputs(RUN_IDS),  # each run's branching curve, wherever its stamp says
         figures=[run_figures_dir(r) for r in FIGURE_RUNS],  # linked from the page where they exist
     output:
         report(
@@ -24,6 +22,7 @@ rule explorer:
         ),
     params:
         runs=RUN_IDS,  # a run removed from the sweep changes the page although no file changed
+        stores=sweep_stores,  # read behind the summary, which waits for every store and analysis
     log:
         f"{LOGS}/explorer.log",
     threads: 1

@@ -64,7 +64,6 @@ rule plot_sweep:
         coords=f"{RESULTS}/inpca/coords.tsv",
         stress=f"{RESULTS}/inpca/stress.tsv",
         factors=f"{RESULTS}/inpca/factors.tsv",
-        stores=[store(r) for r in RUN_IDS],
     output:
         for_report(sweep_figures(), category="Sweep"),
     params:
@@ -73,6 +72,7 @@ rule plot_sweep:
         dpi=CFG["figures"]["dpi"],
         time_axis=CFG["figures"]["time_axis"],
         runs=RUN_IDS,
+        stores=sweep_stores,  # read behind the summary, which waits for every store
     log:
         f"{LOGS}/figures/sweep.log",
     threads: 1

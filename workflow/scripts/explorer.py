@@ -11,4 +11,4 @@ from topolearn.utils.logs import logged  # noqa: E402
 with logged(snakemake.log[0], "w"):  # noqa: F821
     i = snakemake.input  # noqa: F821
     curves = by_run(sweep_table(Path(i.summary).parent, snakemake.params.runs, "curve"))  # noqa: F821
-    print(write_explorer(i.summary, i.coords, i.stores, curves, snakemake.output[0]))  # noqa: F821
+    print(write_explorer(i.summary, i.coords, snakemake.params.stores, curves, snakemake.output[0]))  # noqa: F821

@@ -10,4 +10,4 @@ from topolearn.utils.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0], "w"):  # noqa: F821
     i, o = snakemake.input, snakemake.output  # noqa: F821
-    make_factors(i.sweep, i.coords, i.stress, i.stores, o.factors, o.stress_top, threads=snakemake.threads)  # noqa: F821
+    make_factors(i.sweep, i.coords, i.stress, snakemake.params.stores, o.factors, o.stress_top, threads=snakemake.threads)  # noqa: F821

@@ -9,6 +9,6 @@ from topolearn.utils.logs import logged  # noqa: E402
 
 with logged(snakemake.log[0], "w"):  # noqa: F821
     i, p = snakemake.input, snakemake.params  # noqa: F821
-    for path in render_sweep_figures(i.summary, i.coords, i.stress, i.stores, p.outdir, p.formats, p.dpi,
+    for path in render_sweep_figures(i.summary, i.coords, i.stress, p.stores, p.outdir, p.formats, p.dpi,
                                      time_axis=p.time_axis, factors_tsv=i.factors):
         print(path)

@@ -34,6 +34,13 @@ def analysis_job_outputs(members, batch=True):
     return out + ([directory(packing.tables_dir(RESULTS, members))] if batch else [])
 
 
+def sweep_stores(wildcards, input):
+    """Every run's store, for a job whose first input (the summary, the sweep table beside InPCA's
+    coordinates) already waits for all of them: listing 10,000 stores again as inputs costs the
+    planner seconds, and a changed store reruns the job through that input anyway."""
+    return [store(r).replace(RESULTS, str(Path(input[0]).parent), 1) for r in RUN_IDS]
+
+
 def analysis_inputs(run_ids):
     """What reading the tables of `run_ids` waits for: their mapper folders (a batch job makes its
     table folder with them), and the table folders of pending batches holding any of them."""
@@ -66,10 +73,10 @@ def circle_outputs(cell):
 
 
 def all_targets():
-    """End products: every store (so a lost or quarantined one is rebuilt with everything made from
-    it), the summary, the chosen runs' figures, the sweep figures and the sweep explorer."""
+    """End products: the summary (it takes every store and analysis, so a lost or quarantined store
+    is rebuilt with everything made from it), the chosen runs' figures, the sweep figures and the
+    sweep explorer."""
     out = [f"{RESULTS}/sweep.tsv", f"{RESULTS}/summary.tsv"]
-    out += [store(r) for r in RUN_IDS]
     out += [run_figures_dir(r) for r in FIGURE_RUNS]
     out += sweep_figures()
     out += [f"{RESULTS}/explorer.html"]  # explorer.smk
