@@ -35,7 +35,7 @@ from topolearn.sweep.points import normalize_point  # noqa: E402
 from topolearn.train import (StackedNet, StackedOptimizer, epoch_order, make_optimizer, model_for_point,  # noqa: E402
                              packed_update)
 
-from bench_train import best_of, matmul_flops  # noqa: E402  (this folder: the MLP benchmark's timers)
+from bench_train import _timed, best_of, matmul_flops  # noqa: E402  (this folder: the MLP benchmark's timers)
 
 FASHION = {"dataset": "fashion-mnist", "arch": "cnn", "channels": [16, 32], "depth": 1, "width": 64,
            "activation": "relu", "bias": True, "optimizer": "adam", "lr": 1e-3, "batch_size": 128, "init": "kaiming"}
@@ -140,12 +140,6 @@ def circle_cost(repeats: int) -> None:
         pool = [rng.standard_normal((n, 9))]
         best = min(_timed(lambda: snapshot_row(pool, settings)) for _ in range(repeats))
         print(f"3. circle analysis, pool of {n} kernels: {best:.3f} s per snapshot")
-
-
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
 
 
 def main():
