@@ -121,6 +121,7 @@ def run_analysis(store, repeat: int) -> int:
     import yaml
 
     from topolearn.learning_graphs.branching import branching_tables
+    from topolearn.learning_graphs.graphs import write_graphs
     from topolearn.learning_graphs.mapper import layer_outputs
     from topolearn.store.snapshots import open_store, read_metrics, read_weights
     from topolearn.sweep.mapper_settings import mapper_layers, mapper_params
@@ -136,7 +137,8 @@ def run_analysis(store, repeat: int) -> int:
         metrics = read_metrics(root)
         weights = {layer: read_weights(root, layer) for layer in layers}
         docs = [layer_outputs(weights[layer], metrics["epoch"].to_numpy(), layer, mapper_params(settings, point, layer),
-                              br["persistence_threshold"], out / f"{layer}.json", None, "bench") for layer in layers]
+                              br["persistence_threshold"], None, None, "bench") for layer in layers]
+        write_graphs(out, docs)  # as the analysis: one graphs.json per run
         branching_tables(weights, metrics, attrs, "bench", br["group_threshold"], br["accuracy_jump"],
                          out / "curve.tsv", out / "events.tsv", out / "symmetry.tsv")
         return docs

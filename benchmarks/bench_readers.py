@@ -60,7 +60,7 @@ def load_all(results: Path) -> tuple[float, float]:
     """(wall, CPU) seconds to open the sweep and load every metric of every run, from cold
     open_sweep caches. CPU time (all threads: zarr reads on its own) is steadier on a shared machine."""
     sweepdata._open.cache_clear()
-    sweepdata._read_metric.cache_clear()
+    sweepdata._read_series.cache_clear()
     t, c = time.perf_counter(), time.process_time()
     ds = sweepdata.open_sweep(results).metrics
     ds[list(METRICS)].load()
@@ -69,7 +69,7 @@ def load_all(results: Path) -> tuple[float, float]:
 
 def _cold() -> None:
     sweepdata._open.cache_clear()
-    sweepdata._read_metric.cache_clear()
+    sweepdata._read_series.cache_clear()
 
 
 def open_and_compute(results: Path) -> dict:

@@ -2,7 +2,7 @@
 
 The check that a change to the code leaves a sweep's outputs as they were: run the same config
 into two folders (before and after) and compare. Prints one line per difference, then
-`identical: N stores, M tables, K learning graphs` (exit 0) or `DIFFERENT: ...` (exit 1).
+`identical: N stores, M tables, S stamps, K learning graphs` (exit 0) or `DIFFERENT: ...` (exit 1).
 
 Compared:
 - stores: every `snapshots.zarr` under the folder (runs/ and effective_width/runs/), matched by
@@ -23,8 +23,11 @@ Compared:
   run's rows (its batch's tables/{gid}/ or its own mapper folder: topolearn.analysis.tables), every
   run of either folder's mapper/, rows sorted by run id (each run's rows in their written order),
   cell by cell as written.
-- learning graphs: every mapper/{run_id}/*.json, as parsed JSON; the stamp's `tables` (where the
-  rows are, which depends on how runs were batched) is left out.
+- learning graphs: every run of either folder's mapper/, layer by layer as parsed JSON, whichever
+  layout holds them (mapper/{run_id}/graphs.json, or the per-layer {layer}.json of a folder made
+  before it: topolearn.learning_graphs.read_graphs), so an older folder compares with a newer one.
+- stamps: every mapper/{run_id}/analysis.json, as parsed JSON; its `tables` (where the rows are,
+  which depends on how runs were batched) is left out.
 
 A file present in one folder only is a difference. `--ignore-attr` and `--ignore-column` add to
 the lists (e.g. `--ignore-attr pack` to compare a folder where some runs were retrained alone).
@@ -151,11 +154,17 @@ def compare_table(rel: str, a: Path, b: Path, ignored_columns) -> list[str]:
     return compare_frames(rel, read_tsv(a, dtype=str), read_tsv(b, dtype=str), ignored_columns)
 
 
+def mapper_runs(a: Path, b: Path) -> list[str]:
+    """The run ids of either folder's mapper/."""
+    return sorted({p.name for root in (a, b) if (root / "mapper").is_dir() for p in (root / "mapper").iterdir()
+                   if p.is_dir()})
+
+
 def compare_analysis_tables(a: Path, b: Path, ignored_columns) -> tuple[list[str], int]:
     """Each analysis table kind of every run of either folder, by content (module doc)."""
     from topolearn.analysis.tables import KINDS, sweep_tables
 
-    rids = sorted({p.name for root in (a, b) if (root / "mapper").is_dir() for p in (root / "mapper").iterdir()})
+    rids = mapper_runs(a, b)
     ta, tb = sweep_tables(a, rids, dtype=str), sweep_tables(b, rids, dtype=str)
     out = []
     for kind in KINDS:
@@ -188,6 +197,10 @@ def compare_json(rel: str, a: Path, b: Path) -> list[str]:
     da, db = json.loads(a.read_text()), json.loads(b.read_text())
     if Path(rel).name == "analysis.json":  # where the run's rows are: an execution detail
         da, db = ({k: v for k, v in d.items() if k != "tables"} if isinstance(d, dict) else d for d in (da, db))
+    return compare_docs(rel, da, db)
+
+
+def compare_docs(rel: str, da, db) -> list[str]:
     if da == db:
         return []
     fa, fb = flatten(da), flatten(db)
@@ -200,15 +213,33 @@ def _short(v) -> str:
     return s if len(s) <= 80 else s[:77] + "..."
 
 
+def compare_graphs(a: Path, b: Path) -> tuple[list[str], int]:
+    """Each run's learning graphs, layer by layer, in either layout (module doc); (differences, the
+    number of layer documents compared)."""
+    from topolearn.learning_graphs.graphs import GRAPHS, read_graphs
+
+    out, n = [], 0
+    for rid in mapper_runs(a, b):
+        ga, gb = (read_graphs(root / "mapper" / rid) if (root / "mapper" / rid).is_dir() else {} for root in (a, b))
+        rel = f"mapper/{rid}/{GRAPHS}"
+        out += [f"{rel}: layer {layer}: only in A" for layer in ga if layer not in gb]
+        out += [f"{rel}: layer {layer}: only in B" for layer in gb if layer not in ga]
+        for layer in (layer for layer in ga if layer in gb):
+            out += compare_docs(f"{rel}: layer {layer}", ga[layer], gb[layer])
+            n += 1
+    return out, n
+
+
 # ---------------------------------------------------------------- the comparison
 
 
 def compare(a: Path, b: Path, ignored_attrs=IGNORED_ATTRS, ignored_columns=IGNORED_COLUMNS):
-    """(differences, counts): one line per difference; {"stores": n, "tables": m, "learning graphs": k}."""
+    """(differences, counts): one line per difference; {"stores": n, "tables": m, "learning graphs": k,
+    "stamps": s}."""
     diffs, counts = [], {}
     kinds = (("stores", "snapshots.zarr", lambda r, x, y: compare_store(r, x, y, ignored_attrs)),
              ("tables", "*.tsv", lambda r, x, y: compare_table(r, x, y, ignored_columns)),
-             ("learning graphs", "mapper/*/*.json", compare_json))
+             ("stamps", "mapper/*/analysis.json", compare_json))
     for kind, pattern, fn in kinds:
         in_a, in_b = find(a, pattern), find(b, pattern)
         if kind == "tables":
@@ -222,6 +253,8 @@ def compare(a: Path, b: Path, ignored_attrs=IGNORED_ATTRS, ignored_columns=IGNOR
     found, n = compare_analysis_tables(a, b, ignored_columns)
     diffs += found
     counts["tables"] += n
+    found, counts["learning graphs"] = compare_graphs(a, b)
+    diffs += found
     return diffs, counts
 
 

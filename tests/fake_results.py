@@ -1,5 +1,6 @@
 """Synthetic results of one run, written through the real store API: a store whose neurons branch
-at known epochs, the branch tables, the branching curve and events, and Mapper JSONs.
+at known epochs, the branch tables, the branching curve and events, and the Mapper documents
+(mapper/{run_id}/graphs.json).
 
 Used by the figure, summary and InPCA tests so they do not depend on training or Mapper.
 """
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from topolearn.sweep.points import normalize_point, run_id
-from topolearn.learning_graphs.graphs import BRANCH_COLUMNS
+from topolearn.learning_graphs.graphs import BRANCH_COLUMNS, write_graphs
 from topolearn.store.snapshots import create_store, finalize_store, write_rows
 from topolearn.sweep.packing import STAMP, TABLE_FILES
 
@@ -76,7 +77,7 @@ def write_run(results, point: dict | None = None, *, diverge_at: int | None = No
 
 def _write_tables(results, rid, shapes, epochs, acc, empty_layers, status):
     n_layers = len(shapes)
-    branch_rows, curve, events = [], [], []
+    branch_rows, curve, events, graphs = [], [], [], []
     for i, (n_neurons, _) in enumerate(shapes):
         empty = i in empty_layers
         k = 10 if i == n_layers - 1 else 2
@@ -94,9 +95,11 @@ def _write_tables(results, rid, shapes, epochs, acc, empty_layers, status):
         events.append({"run_id": rid, "layer": f"layer{i}", "branch_epoch": epochs[epochs > BRANCH_EPOCH][0],
                        "groups_before": 1, "groups_after": k, "jump_epoch": BRANCH_EPOCH, "jump_size": 0.3,
                        "lag_epochs": 0.5})
-        _write_mapper(results / "mapper" / rid / f"layer{i}.json", epochs, n_neurons, k, empty, branch_rows[-1])
+        graphs.append(_mapper_doc(epochs, n_neurons, k, empty, branch_rows[-1]))
     # a run analysed alone: its tables in its mapper folder, which its stamp names
     mdir = results / "mapper" / rid
+    mdir.mkdir(parents=True, exist_ok=True)
+    write_graphs(mdir, graphs)
     for kind, rows in (("branches", branch_rows), ("curve", curve), ("events", events)):
         pd.DataFrame(rows).to_csv(mdir / TABLE_FILES[kind], sep="\t", index=False, na_rep="NA")
     for kind in ("symmetry", "layers"):
@@ -105,7 +108,7 @@ def _write_tables(results, rid, shapes, epochs, acc, empty_layers, status):
     (mdir / STAMP).write_text(json.dumps({"settings": "fake", "status": status, "reason": reason, "tables": f"mapper/{rid}"}))
 
 
-def _write_mapper(path, epochs, n_neurons, k, empty, row):
+def _mapper_doc(epochs, n_neurons, k, empty, row) -> dict:
     """A trunk of 3 nodes, then k branches of one node each (members as (neuron, snapshot)); the
     document's identity and metrics are those of its branches-table `row`."""
     nodes, edges = {}, []
@@ -120,8 +123,6 @@ def _write_mapper(path, epochs, n_neurons, k, empty, row):
         for b in range(k):
             nodes[f"branch{b}"] = {"members": [[n, int(s)] for s in late for n in range(b, n_neurons, k)]}
             edges.append(["trunk2", f"branch{b}"])
-    path.parent.mkdir(parents=True, exist_ok=True)
     metrics = {key: (None if row[key] == "NA" else row[key]) for key in BRANCH_COLUMNS[5:14]}
     ident = {key: row[key] for key in ("run_id", "layer", "layer_index", "n_neurons", "n_snapshots", "eps", "empty")}
-    path.write_text(json.dumps({**ident, "nodes": nodes, "edges": edges, "params": {"eps": 0.25},
-                                "metrics": {**metrics, "empty": empty}}))
+    return {**ident, "nodes": nodes, "edges": edges, "params": {"eps": 0.25}, "metrics": {**metrics, "empty": empty}}

@@ -17,6 +17,7 @@ from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES
 from topolearn.figures.batch import plot_runs
 from topolearn.figures.sweep import render_sweep_figures
 from topolearn.inpca.sweep import make_inpca
+from topolearn.learning_graphs import read_graphs
 from topolearn.results.summary import make_summary
 from topolearn.store.health import DIVERGENCE_BOUND, assess
 from topolearn.store.snapshots import create_store, finalize_store, read_metrics, write_rows
@@ -108,8 +109,10 @@ def test_health_of_a_run():
 def test_a_batch_with_bad_runs_analyses_the_others_and_marks_each_bad_one(analysed):
     res, ids, _ = analysed
     assert analysis_status(res / "mapper" / ids["good"]) == ("ok", "")
-    assert sorted(p.name for p in (res / "mapper" / ids["good"]).iterdir()) == ["analysis.json", "layer0.json",
-                                                                               "layer1.json"]
+    assert sorted(p.name for p in (res / "mapper" / ids["good"]).iterdir()) == ["analysis.json", "graphs.json"]
+    graphs = read_graphs(res / "mapper" / ids["good"])  # one file: every analysed layer, in analysis order
+    assert list(graphs) == ["layer0", "layer1"] and [d["layer"] for d in graphs.values()] == list(graphs)
+    assert all(d["run_id"] == ids["good"] and d["metrics"]["nodes"] > 0 for d in graphs.values())
     expected = {"empty": ("diverged", "diverged at step 0, before its first snapshot"),
                 "huge": ("diverged", "loss up to 6.44e+28, beyond 1e+06"),
                 "fails": ("failed", "LinAlgError: Eigenvalues did not converge")}
@@ -124,6 +127,16 @@ def test_a_batch_with_bad_runs_analyses_the_others_and_marks_each_bad_one(analys
         table = pd.read_csv(res / "tables" / "batch" / name, sep="\t", dtype={"run_id": str})
         assert table.columns[0] == "run_id" and set(table["run_id"]) <= {ids["good"]}, name
     assert len(run_tables(res, ids["good"])["branches"]) == 2
+
+
+def test_placeholders_remove_learning_graphs_of_either_layout_and_leave_the_stamp_for_last(tmp_path):
+    mdir = tmp_path / "mapper" / "0123456789ab"
+    mdir.mkdir(parents=True)
+    for name in ("graphs.json", ".graphs.json.tmp", "layer0.json", "conv1.json"):  # a killed write, an old layout
+        (mdir / name).write_text("{}")
+    batch.write_placeholders(batch.RunJob("0123456789ab", "unused", str(mdir)), SETTINGS, "failed", "why")
+    assert sorted(p.name for p in mdir.iterdir()) == sorted(["analysis.json", *TABLE_FILES.values()])
+    assert analysis_status(mdir) == ("failed", "why")
 
 
 def test_a_damaged_store_still_fails_its_batch(sweep, tmp_path):

@@ -44,3 +44,33 @@ def test_readers_benchmark_quick_mode():
                      r"CPU [\d.]+, wall [\d.]+ \(target <= 1.10\)", out), out
     assert re.search(r"open_sweep on dask, 20 runs: open [\d.]+ s, peak [\d.]+ MB; compute all 6 metrics \(120 tasks\) "
                      r"[\d.]+ s, peak [\d.]+ MB; the same reads in a plain loop [\d.]+ s; dask / loop [\d.]+", out), out
+
+
+def test_compare_results_reads_learning_graphs_of_either_layout(tmp_path):
+    """A folder whose mapper folders hold one {layer}.json per layer (made before graphs.json)
+    compares equal with the same results in graphs.json; a changed graph is named by run and layer."""
+    import importlib.util
+    import json
+    import shutil
+
+    from fake_results import write_run
+
+    from topolearn.learning_graphs import GRAPHS, read_graphs
+
+    spec = importlib.util.spec_from_file_location("compare_results", BENCH / "compare_results.py")
+    cmp = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cmp)
+    a, b = tmp_path / "a", tmp_path / "b"
+    rid = write_run(a)
+    shutil.copytree(a, b)
+    mdir = b / "mapper" / rid
+    graphs = read_graphs(mdir)
+    (mdir / GRAPHS).unlink()
+    for layer, doc in graphs.items():
+        (mdir / f"{layer}.json").write_text(json.dumps(doc))
+    diffs, counts = cmp.compare(a, b)
+    assert diffs == [] and counts["learning graphs"] == len(graphs) == 2 and counts["stamps"] == 1
+    graphs["layer1"]["metrics"]["nodes"] += 1
+    (mdir / "layer1.json").write_text(json.dumps(graphs["layer1"]))
+    diffs, _ = cmp.compare(a, b)
+    assert diffs == [f"mapper/{rid}/graphs.json: layer layer1: 1 field(s) differ: metrics.nodes"]

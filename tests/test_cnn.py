@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from reference_trainer import plain_cnn, train_reference
+from topolearn.learning_graphs import read_graphs
 from topolearn.store.snapshots import conv_count, layer_count, open_dataset, open_store, read_all_arrays
 from topolearn.sweep import jobsize, limits
 from topolearn.sweep.config import validate_config
@@ -296,8 +297,8 @@ def test_workflow_trains_and_analyses_two_cnns(tmp_path):
     for rid in ids:
         root = open_store(results / "runs" / rid / "snapshots.zarr")
         assert root["weights/conv0"].shape == (6, 4, 9) and root["weights/layer1"].shape == (6, 10, 8)
-        assert sorted(p.name for p in (results / "mapper" / rid).glob("*[0-9].json")) == [
-            "conv0.json", "layer0.json", "layer1.json"]
+        assert sorted(p.name for p in (results / "mapper" / rid).glob("*.json")) == ["analysis.json", "graphs.json"]
+        assert list(read_graphs(results / "mapper" / rid)) == ["conv0", "layer0", "layer1"]
     import topolearn
 
     sweep = topolearn.open_sweep(results)  # the sweep reader takes CNN runs as any other

@@ -12,6 +12,7 @@ import yaml
 
 from topolearn.analysis.batch import RunJob, analyze_run
 from topolearn.figures import runs
+from topolearn.learning_graphs import read_graphs
 from topolearn.results.summary import build_summary, summary_long
 from topolearn.sweep import jobsize
 from topolearn.sweep.config import validate_config
@@ -74,8 +75,8 @@ def analysed(tmp_path_factory):
 def test_conv_layers_get_learning_graphs_and_tables(analysed):
     res, points, _ = analysed
     rid = run_id(points[0])
-    assert sorted(p.name for p in (res / "mapper" / rid).glob("*.json")) == [
-        "analysis.json", "conv0.json", "conv1.json", "layer0.json", "layer1.json"]
+    assert sorted(p.name for p in (res / "mapper" / rid).glob("*.json")) == ["analysis.json", "graphs.json"]
+    assert list(read_graphs(res / "mapper" / rid)) == ["conv0", "conv1", "layer0", "layer1"]
     tables = run_tables(res, rid)  # a run analysed alone: its tables in its mapper folder
     br = tables["branches"]
     assert list(br["layer"]) == ["conv0", "conv1", "layer0", "layer1"]

@@ -12,7 +12,7 @@ from fake_results import make_point, write_run
 from topolearn.store import fastread
 from topolearn.store.fastread import array_names, array_shape, read_arrays
 from topolearn.store.checks import crc32, manifest_files
-from topolearn.store.snapshots import METRICS, StoreError, open_store
+from topolearn.store.snapshots import METRICS, StoreError, open_store, read_metrics
 
 
 def make_store(results: Path, **point) -> Path:
@@ -30,7 +30,7 @@ def test_every_top_level_array_reads_as_zarr_reads_it_through_the_plain_decoder(
     store = make_store(tmp_path)
     root = open_store(store)
     names = [n for n, _ in root.arrays()]
-    assert set(names) >= {*METRICS, "probs", "probe_labels"}
+    assert set(names) >= {"metrics", "probs", "probe_labels"}
     assert fastread._read_plain(store, tuple(names)) is not None, "the workflow's own layout takes the fast path"
     attrs, arrays = read_arrays(store, names)
     assert attrs["complete"] is True and attrs["manifest"]
@@ -40,6 +40,9 @@ def test_every_top_level_array_reads_as_zarr_reads_it_through_the_plain_decoder(
         np.testing.assert_array_equal(arrays[name], ref)
     assert array_shape(store, "probs") == root["probs"].shape
     assert array_names(attrs, "weights") == sorted(root["weights"].array_keys())
+    by_name = read_arrays(store, METRICS)[1]  # the metric table's columns by name
+    for name, values in read_metrics(root).items():
+        np.testing.assert_array_equal(by_name[name], values.to_numpy())
 
 
 def test_chunks_never_written_read_as_the_fill_value(tmp_path):
@@ -65,11 +68,11 @@ def test_another_layout_goes_to_zarr_and_reads_the_same(tmp_path):
 
 def test_a_damaged_chunk_is_refused_and_the_store_quarantined(tmp_path):
     store = make_store(tmp_path)
-    chunk = store / "test_acc" / "c" / "0"
+    chunk = store / "metrics" / "c" / "0" / "0"
     data = bytearray(chunk.read_bytes())
     data[-1] ^= 0xFF  # same size: only the CRC tells
     chunk.write_bytes(bytes(data))
-    with pytest.raises(StoreError, match="checksum mismatch in test_acc/c/0"):
+    with pytest.raises(StoreError, match="checksum mismatch in metrics/c/0/0"):
         read_arrays(store, METRICS)
     assert not store.exists() and any((tmp_path / "quarantine").iterdir())
 

@@ -19,6 +19,7 @@ from topolearn.figures.graphs import load_graph, tree_layout
 from topolearn.figures.timeaxis import PROGRESS_LABEL, time_axis
 from topolearn.inpca.sweep import make_inpca
 from topolearn.inpca.progress import epoch_to_progress, read_coords
+from topolearn.learning_graphs import read_graphs
 from topolearn.results.summary import make_summary, read_summary
 from topolearn.sweep.table import write_sweep_table
 
@@ -50,8 +51,8 @@ def load(res, rid):
     return runs.load_run(res / "runs" / rid / "snapshots.zarr", curve_of(res, rid))
 
 
-def mapper_jsons(res, rid):
-    return sorted((res / "mapper" / rid).glob("layer*.json"))
+def mapper_graphs(res, rid):
+    return list(read_graphs(res / "mapper" / rid).values())
 
 
 # PNG (width, height) at DPI of each run figure of the three runs: a figure's size follows its
@@ -81,7 +82,7 @@ def rendered(results, tmp_path_factory):
     for kind, rid in ids.items():
         outdir = tmp_path_factory.mktemp(kind)
         paths = runs.render_run_figures(res / "runs" / rid / "snapshots.zarr", curve_of(res, rid),
-                                        mapper_jsons(res, rid), outdir, ["png", "svg"], DPI, image_epochs=[0, 2, 4])
+                                        mapper_graphs(res, rid), outdir, ["png", "svg"], DPI, image_epochs=[0, 2, 4])
         assert sorted(p.name for p in paths) == sorted(f"{n}.{f}" for n in RUN_FIGURES for f in ("png", "svg"))
         for name in RUN_FIGURES:
             out[kind, name] = (outdir / f"{name}.png", outdir / f"{name}.svg")
@@ -206,6 +207,27 @@ def test_load_graph_reads_the_mapper_json_and_kmapper_links(tmp_path):
     assert list(g.edges) == [("x", "y")] and g.nodes["x"]["size"] == 2
 
 
+def test_a_results_folder_with_per_layer_graphs_draws_as_with_one_file(results, tmp_path):
+    """A mapper folder of the older layout ({layer}.json per layer, no graphs.json) still reads, and
+    the figure of its graphs is the one drawn from graphs.json; so does a list of per-layer paths."""
+    res, ids, _ = results
+    rid = ids["deep"]
+    legacy = tmp_path / "mapper" / rid
+    legacy.mkdir(parents=True)
+    for layer, doc in read_graphs(res / "mapper" / rid).items():
+        (legacy / f"{layer}.json").write_text(json.dumps(doc))
+    assert read_graphs(legacy) == read_graphs(res / "mapper" / rid)
+    run = load(res, rid)
+
+    def titles(graphs):
+        return [ax.get_title(loc="left") for ax in runs.plot_mapper_graphs(run, graphs).axes[:3]]
+
+    expected = titles(mapper_graphs(res, rid))
+    assert len(expected) == 3 and "branches" in expected[0]
+    assert titles(list(read_graphs(legacy).values())) == expected
+    assert titles(sorted(legacy.glob("layer*.json"))) == expected
+
+
 def test_tree_layout_draws_a_y_as_a_tree():
     g = nx.Graph([("t0", "t1"), ("t1", "a"), ("t1", "b"), ("c0", "c1")])
     for n, e in {"t0": 0, "t1": 1, "a": 2, "b": 2.5, "c0": 0.5, "c1": 1.5}.items():
@@ -268,10 +290,10 @@ def test_run_figures_are_drawn_against_progress(results):
     assert any(np.allclose(line.get_xdata(), f(first_branch)) for line in curves.axes[0].lines[2:])
     norms = runs.plot_weight_norms(run)
     assert norms.axes[len(run.weights) - 1].get_xlabel() == PROGRESS_LABEL and np.allclose(norms.axes[0].lines[0].get_xdata(), p)
-    graphs = runs.plot_mapper_graphs(run, mapper_jsons(res, rid))
+    graphs = runs.plot_mapper_graphs(run, mapper_graphs(res, rid))
     ax = graphs.axes[0]
     assert ax.get_xlabel() == "mean progress of node members"
-    doc = json.loads(mapper_jsons(res, rid)[0].read_text())
+    doc = mapper_graphs(res, rid)[0]
     expected = sorted(float(np.mean(p[[s for _, s in v["members"]]])) for v in doc["nodes"].values())
     assert np.allclose(sorted(ax.collections[1].get_offsets()[:, 0]), expected)
 

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from topolearn.learning_graphs.graphs import (BRANCH_COLUMNS, analyze_graph, build_graph, first_branch_epoch, graph_metrics,
-                              neuron_final_branches, persistence_bars, write_branch_table)
+from topolearn.learning_graphs.graphs import (BRANCH_COLUMNS, GRAPHS, analyze_graph, build_graph, first_branch_epoch,
+                                              graph_doc, graph_metrics, neuron_final_branches, persistence_bars,
+                                              read_graphs, remove_graphs, write_branch_table, write_graphs)
 
 
 def path_edges(nodes):
@@ -128,6 +129,8 @@ def test_branch_table_contract(tmp_path):
     assert df["empty"].tolist() == [False, True]
     assert df.first_branch_epoch.isna().all()
     assert "NA" in (tmp_path / "b.tsv").read_text()
+    write_branch_table(docs[::-1], tmp_path / "d.tsv")  # the documents themselves (graphs.json's values)
+    assert (tmp_path / "d.tsv").read_bytes() == (tmp_path / "b.tsv").read_bytes()
 
 
 def test_branch_table_sets_the_mapper_date_beside_the_curves_first_event(tmp_path):
@@ -143,6 +146,42 @@ def test_branch_table_sets_the_mapper_date_beside_the_curves_first_event(tmp_pat
     row = pd.read_csv(tmp_path / "b.tsv", sep="\t").iloc[0]
     assert (row.first_branch_epoch, row.first_branch_epoch_nodes) == (36.0, 18.0)
     assert (row.curve_first_event_epoch, row.first_branch_lag) == (35.0, 1.0)  # the first event, not the later one
+
+
+def layer_doc(layer: str) -> dict:
+    return {"run_id": "0123456789ab", "layer": layer, "nodes": {"a": {"members": [[0, 1]]}}, "edges": [],
+            "metrics": {"nodes": 1, "branches": 1}}
+
+
+def test_graphs_json_holds_every_layer_in_the_order_given_as_one_compact_file(tmp_path):
+    docs = [layer_doc(name) for name in ("layer1", "conv0", "layer0")]  # an analysis order of a config's list
+    path = write_graphs(tmp_path, docs)
+    assert path == tmp_path / GRAPHS and sorted(p.name for p in tmp_path.iterdir()) == [GRAPHS]  # no temp file left
+    assert ": " not in path.read_text() and ", " not in path.read_text()
+    assert list(json.loads(path.read_text())) == ["layer1", "conv0", "layer0"]
+    assert read_graphs(tmp_path) == {d["layer"]: d for d in docs} and list(read_graphs(tmp_path)) == ["layer1", "conv0",
+                                                                                                     "layer0"]
+    assert graph_doc(tmp_path, "conv0") == docs[1]
+    assert list(read_graphs(tmp_path, ["layer0", "layer1"])) == ["layer0", "layer1"]
+    with pytest.raises(FileNotFoundError, match="no learning graph of layer2.*layers found: layer1, conv0, layer0"):
+        graph_doc(tmp_path, "layer2")
+
+
+def test_a_folder_of_per_layer_jsons_from_before_graphs_json_still_reads(tmp_path):
+    for name in ("layer1", "layer0", "conv0"):
+        (tmp_path / f"{name}.json").write_text(json.dumps(layer_doc(name)))
+    (tmp_path / "analysis.json").write_text(json.dumps({"settings": "x", "status": "ok"}))  # the stamp: no layer
+    assert list(read_graphs(tmp_path)) == ["conv0", "layer0", "layer1"]  # the net's order
+    assert read_graphs(tmp_path)["layer1"] == layer_doc("layer1") and graph_doc(tmp_path, "conv0") == layer_doc("conv0")
+    assert list(read_graphs(tmp_path, ["layer1", "conv0"])) == ["layer1", "conv0"]
+    with pytest.raises(FileNotFoundError, match="no learning graph of layer2 .*layer2.json"):
+        read_graphs(tmp_path, ["layer0", "layer2"])
+    assert read_graphs(tmp_path / "nothing") == {}
+    remove_graphs(tmp_path)  # graphs of either layout go; the stamp stays
+    write_graphs(tmp_path, [layer_doc("layer0")])
+    (tmp_path / "layer3.json").write_text("{}")
+    remove_graphs(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["analysis.json"]
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.3])

@@ -254,7 +254,7 @@ def test_batched_store_writes_equal_one_store_at_a_time(tmp_path):
     rng = np.random.default_rng(0)
     spec = dict(layer_shapes=[(3, 4), (2, 3)], bias=True, n_snapshots=5, probe_labels=[0, 1, 1], n_classes=2,
                 chunk=2, attrs={"run_id": "x"})
-    rows = [{"step": np.arange(3), "epoch": rng.random(3), "probs": rng.random((3, 3, 2)).astype(np.float32),
+    rows = [{"metrics": rng.random((3, 6)), "probs": rng.random((3, 3, 2)).astype(np.float32),
              "weights/layer0": rng.random((3, 3, 4)).astype(np.float32),
              "biases/layer1": rng.random((3, 2)).astype(np.float32)} for _ in range(2)]
     one = [create_store(tmp_path / f"one{i}", **spec) for i in range(2)]
@@ -277,7 +277,7 @@ def test_store_writes_work_inside_a_running_event_loop(tmp_path):
 
     spec = dict(layer_shapes=[(3, 4)], bias=False, n_snapshots=4, probe_labels=[0, 1], n_classes=2, chunk=2,
                 attrs={"run_id": "x"})
-    rows = {"step": np.arange(2), "weights/layer0": np.ones((2, 3, 4), np.float32)}
+    rows = {"metrics": np.ones((2, 6)), "weights/layer0": np.ones((2, 3, 4), np.float32)}
     write_rows(create_store(tmp_path / "plain", **spec), 0, rows)
 
     async def in_a_loop():

@@ -17,7 +17,7 @@ from fake_results import make_point, write_run
 import topolearn
 from topolearn.__main__ import main
 from topolearn.store.checks import RUN_PRODUCTS, check_stores, derived_paths, quarantine_run
-from topolearn.store.snapshots import StoreError, open_dataset, open_store, read_all_arrays
+from topolearn.store.snapshots import StoreError, open_dataset, open_store, read_all_arrays, read_metric_series
 from topolearn.sweep.table import write_sweep_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ def flip_a_bit(f: Path) -> None:
 
 
 def flip_test_acc(store: Path) -> None:
-    for chunk in sorted((store / "test_acc" / "c").rglob("*")):
+    for chunk in sorted((store / "metrics" / "c").rglob("*")):
         if chunk.is_file():
             flip_a_bit(chunk)
 
@@ -61,12 +61,12 @@ def assert_quarantined(results: Path, rid: str) -> None:
 def test_open_sweep_refuses_a_flipped_bit_in_the_metrics_and_quarantines_the_run(tmp_path):
     results = tmp_path / "results"
     rid, other = sweep(results)
-    flip_a_bit(store_of(results, rid) / "test_acc" / "c" / "0")
+    flip_a_bit(store_of(results, rid) / "metrics" / "c" / "0" / "0")
 
     with pytest.raises(StoreError) as err:
         topolearn.open_sweep(results).metrics.test_acc.values
     msg = str(err.value)
-    assert "\n" not in msg and msg.startswith(f"{store_of(results, rid)}: checksum mismatch in test_acc/c/0")
+    assert "\n" not in msg and msg.startswith(f"{store_of(results, rid)}: checksum mismatch in metrics/c/0/0")
     assert "moved to" in msg and "the next run rebuilds it" in msg
     assert_quarantined(results, rid)
     with pytest.warns(UserWarning, match=rid):  # the run has no store now: never its damaged numbers
@@ -88,12 +88,12 @@ def test_a_rebuilt_store_is_read_anew_not_from_the_cache(tmp_path):
 
 
 def _metric_zarr_json(store: Path) -> Path:
-    return store / "step" / "zarr.json"
+    return store / "metrics" / "zarr.json"
 
 
 @pytest.mark.parametrize("damage, expected", [
-    (lambda s: _metric_zarr_json(s).write_bytes(_metric_zarr_json(s).read_bytes()[:20]), "truncated or altered file step/zarr.json"),
-    (lambda s: flip_a_bit(_metric_zarr_json(s)), "checksum mismatch in step/zarr.json"),
+    (lambda s: _metric_zarr_json(s).write_bytes(_metric_zarr_json(s).read_bytes()[:20]), "truncated or altered file metrics/zarr.json"),
+    (lambda s: flip_a_bit(_metric_zarr_json(s)), "checksum mismatch in metrics/zarr.json"),
     (lambda s: (s / "zarr.json").write_bytes((s / "zarr.json").read_bytes()[:50]), "unreadable root metadata"),
 ])
 def test_bad_metadata_is_a_store_error_not_a_json_error(tmp_path, damage, expected):
@@ -142,7 +142,7 @@ READERS = {
     "sweep_figures": _sweep_figures,
     "effective_width": _effective_width,
     "read_all_arrays": lambda store, tmp: read_all_arrays(store),
-    "open_store_lazy": lambda store, tmp: open_store(store, deep=False)["test_acc"][:],
+    "open_store_lazy": lambda store, tmp: read_metric_series(open_store(store, deep=False))["test_acc"],
     "open_dataset": _open_dataset_then_read,
 }
 
@@ -154,7 +154,7 @@ def test_every_reader_refuses_damaged_metrics_and_quarantines(tmp_path, reader):
     store = store_of(results, rid)
     if reader != "open_dataset":
         flip_test_acc(store)
-    with pytest.raises(StoreError, match=r"checksum mismatch in test_acc/c/\d.*moved to .*quarantine"):
+    with pytest.raises(StoreError, match=r"checksum mismatch in metrics/c/\d/\d.*moved to .*quarantine"):
         READERS[reader](store, tmp_path)
     assert_quarantined(results, rid)
 
@@ -164,8 +164,8 @@ def test_a_report_only_open_names_the_damage_and_moves_nothing(tmp_path):
     rid, _ = sweep(results)
     store = store_of(results, rid)
     flip_test_acc(store)
-    with pytest.raises(StoreError, match=r"checksum mismatch in test_acc/c/\d$"):
-        open_store(store, deep=False, quarantine=False)["test_acc"][:]
+    with pytest.raises(StoreError, match=r"checksum mismatch in metrics/c/\d/\d$"):
+        read_metric_series(open_store(store, deep=False, quarantine=False))
     assert store.exists() and not (results / "quarantine").exists()
 
 
@@ -176,10 +176,10 @@ def test_check_stores_without_move_reports_each_store_once_and_moves_nothing(tmp
     results = tmp_path / "results"
     ids = list(sweep(results))
     for rid in ids:
-        (store_of(results, rid) / "test_acc" / "c" / "0").unlink()
+        (store_of(results, rid) / "metrics" / "c" / "0" / "0").unlink()
     msgs = check_stores([store_of(results, r) for r in ids], results / "quarantine", move=False)
     assert len(msgs) == 2 and all("\n" not in m for m in msgs)
-    assert all("missing file test_acc/c/0" in m and "python -m topolearn verify" in m for m in msgs)
+    assert all("missing file metrics/c/0/0" in m and "python -m topolearn verify" in m for m in msgs)
     assert all(store_of(results, r).exists() for r in ids) and not (results / "quarantine").exists()
 
 
@@ -208,13 +208,13 @@ def test_a_dry_run_reports_damaged_stores_and_a_real_run_moves_them(tmp_path):
     points = sweep(results)
     _workflow_config(tmp_path, points)
     rid = next(iter(points))
-    (store_of(results, rid) / "test_acc" / "c" / "0").unlink()
+    (store_of(results, rid) / "metrics" / "c" / "0" / "0").unlink()
     before = sorted(p.relative_to(tmp_path) for p in results.rglob("*"))
 
     dry = _snakemake(tmp_path, "-n")
     out = dry.stdout + dry.stderr
     assert dry.returncode == 0, out[-4000:]
-    (line,) = [ln for ln in out.splitlines() if "missing file test_acc/c/0" in ln]
+    (line,) = [ln for ln in out.splitlines() if "missing file metrics/c/0/0" in ln]
     assert f"results/runs/{rid}/snapshots.zarr" in line and "python -m topolearn verify" in line
     assert store_of(results, rid).exists() and not (results / "quarantine").exists()
     # a dry run changes nothing: no file moved or added, no job groups recorded
@@ -224,7 +224,7 @@ def test_a_dry_run_reports_damaged_stores_and_a_real_run_moves_them(tmp_path):
     real = _snakemake(tmp_path, "--cores", "1", "results/sweep.tsv")  # the real run's main process moves it
     out = real.stdout + real.stderr
     assert real.returncode == 0, out[-4000:]
-    assert "missing file test_acc/c/0" in out and "moved to" in out
+    assert "missing file metrics/c/0/0" in out and "moved to" in out
     assert_quarantined(results, rid)
 
 
@@ -291,4 +291,4 @@ def test_verify_accepts_a_results_folder_by_its_sweep_table_or_its_stores(tmp_pa
     assert store_of(results, rid).exists()
     assert main(["verify", str(results)]) == 1
     assert_quarantined(results, rid)
-    assert "checksum mismatch in test_acc/c/" in capsys.readouterr().out
+    assert "checksum mismatch in metrics/c/" in capsys.readouterr().out

@@ -3,10 +3,11 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fake_results import make_point, write_run
 
-from topolearn.store.snapshots import StoreError, open_dataset, open_store, read_all_arrays
+from topolearn.store.snapshots import StoreError, open_dataset, open_store, read_all_arrays, read_metrics
 from topolearn.store.checks import (TIMESTAMP_FILE, check_store, check_stores, derived_paths, manifest_files,
                                   run_of)
 from topolearn.results.summary import run_row
@@ -63,7 +64,7 @@ def flip_a_byte(f: Path) -> None:
 def derived(results: Path, rid: str) -> list[Path]:
     """Products of a run as the analysis writes them (its mapper folder with the tables of a run
     analysed alone, a stability scan, a figure folder)."""
-    paths = [results / "mapper" / rid / "layer0.json", results / "mapper" / rid / "branches.tsv",
+    paths = [results / "mapper" / rid / "graphs.json", results / "mapper" / rid / "branches.tsv",
              results / "stability" / f"{rid}.tsv", results / "figures" / "runs" / rid / "weights.png"]
     for p in paths:
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +119,7 @@ def test_derived_paths_need_the_workflow_layout(tmp_path):
 
 
 def metric_chunk(store: Path) -> Path:
-    return sorted(p for p in (store / "train_loss" / "c").rglob("*") if p.is_file())[0]
+    return sorted(p for p in (store / "metrics" / "c").rglob("*") if p.is_file())[0]
 
 
 def _mapper(store, tmp):
@@ -142,7 +143,7 @@ def test_each_reader_refuses_a_flipped_byte_and_quarantines_the_run(tmp_path, re
     store = make_store(results)
     products = derived_paths(store)
     flip_a_byte(metric_chunk(store))
-    with pytest.raises(StoreError, match="checksum mismatch in train_loss/c/.*moved to .*quarantine"):
+    with pytest.raises(StoreError, match="checksum mismatch in metrics/c/.*moved to .*quarantine"):
         READERS[reader](store, tmp_path)
     assert not store.exists() and products and not any(p.exists() for p in products)
     (moved,) = (results / "quarantine").iterdir()
@@ -165,7 +166,7 @@ def test_a_store_outside_the_workflow_layout_is_refused_but_not_moved(tmp_path):
 
 def test_open_dataset_has_step_and_epoch_as_coordinates_and_no_warning(tmp_path, recwarn):
     store = make_store(tmp_path / "results")
-    epochs = read_all_arrays(store)["epoch"]
+    epochs = read_metrics(open_store(store))["epoch"].to_numpy()
     (store / TIMESTAMP_FILE).touch()
     root, weights = open_dataset(store), open_dataset(store, group="weights")
     for ds in (root, weights):
@@ -176,8 +177,11 @@ def test_open_dataset_has_step_and_epoch_as_coordinates_and_no_warning(tmp_path,
     assert not [w for w in recwarn if "snakemake_timestamp" in str(w.message)]
 
 
-def test_a_plain_xarray_open_shows_the_coordinates_too(tmp_path):
+def test_a_plain_xarray_open_shows_the_metric_table(tmp_path):
     import xarray as xr
 
-    ds = xr.open_zarr(make_store(tmp_path / "results"), consolidated=False)
-    assert {"step", "epoch"} <= set(ds.coords) and "train_loss" in ds.data_vars
+    store = make_store(tmp_path / "results")
+    ds = xr.open_zarr(store, consolidated=False)
+    assert ds["metrics"].dims == ("snapshot", "metric") and ds["metrics"].attrs["columns"][2] == "train_loss"
+    named = open_dataset(store)  # the columns by name
+    np.testing.assert_array_equal(named["train_loss"].values, ds["metrics"].values[:, 2])

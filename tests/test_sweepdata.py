@@ -39,10 +39,10 @@ def test_metrics_are_lazy_and_padded(sweep, monkeypatch):
     ds = topolearn.open_sweep(res).metrics
     from topolearn.results import sweepdata
 
-    sweepdata._read_metric.cache_clear()
+    sweepdata._read_series.cache_clear()
     short = next(r for r, p in points.items() if p["snapshots"] == 7)
     epochs = ds["epoch"].sel(run=short).values  # reads one store only
-    assert sweepdata._read_metric.cache_info().currsize == 1
+    assert sweepdata._read_series.cache_info().currsize == 1
     assert np.isfinite(epochs[:7]).all() and np.isnan(epochs[7:]).all()
     np.testing.assert_allclose(epochs[:7], np.linspace(0, 4, 7))
     prog = ds["progress"].sel(run=short).values
@@ -101,13 +101,12 @@ def _expected(res, ds) -> dict:
     """Each metric (run, snapshot) as read by zarr directly (unchecked), NaN-padded: what .metrics must equal."""
     import zarr
 
-    from topolearn.store.snapshots import METRICS
+    from topolearn.store.snapshots import METRICS, read_metric_series
 
     out = {m: np.full((ds.sizes["run"], ds.sizes["snapshot"]), np.nan) for m in METRICS}
     for i, rid in enumerate(ds["run"].values):
         root = zarr.open_group(str(res / "runs" / rid / "snapshots.zarr"), mode="r")
-        for m in METRICS:
-            col = root[m][:]
+        for m, col in read_metric_series(root).items():
             out[m][i, : len(col)] = col
     return out
 
@@ -194,14 +193,14 @@ def test_a_damaged_store_is_caught_when_a_chunk_is_computed(sweep):
     res, points = sweep
     ds = topolearn.open_sweep(res).metrics  # opened before the damage: the read later still checks
     rid, want = ds["run"].values[1], _expected(res, ds)["test_acc"]
-    f = res / "runs" / rid / "snapshots.zarr" / "test_acc" / "c" / "0"
+    f = res / "runs" / rid / "snapshots.zarr" / "metrics" / "c" / "0" / "0"
     st, data = f.stat(), bytearray(f.read_bytes())
     data[len(data) // 2] ^= 0x01
     f.write_bytes(bytes(data))
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
     sweepdata._open.cache_clear()  # as in a fresh process
-    sweepdata._read_metric.cache_clear()
+    sweepdata._read_series.cache_clear()
     np.testing.assert_array_equal(ds.test_acc.isel(run=[0, 2]).values, want[[0, 2]])  # the others read
-    with pytest.raises(StoreError, match="checksum mismatch in test_acc/c/0; moved to"):
+    with pytest.raises(StoreError, match="checksum mismatch in metrics/c/0/0; moved to"):
         ds.test_acc.values
     assert not (res / "runs" / rid / "snapshots.zarr").exists() and (res / "quarantine").is_dir()

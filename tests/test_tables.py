@@ -57,7 +57,7 @@ def test_a_batch_writes_one_table_set(batch):
     assert sorted(p.name for p in tables.iterdir()) == sorted(packing.TABLE_FILES.values())
     for rid in rids:  # the per-run copies are gone; the stamp names the batch's folder
         files = sorted(p.name for p in (res / "mapper" / rid).iterdir())
-        assert files == ["analysis.json", "layer0.json", "layer1.json"]
+        assert files == ["analysis.json", "graphs.json"]
         assert json.loads((res / "mapper" / rid / packing.STAMP).read_text())["tables"] == \
             f"tables/{packing.group_id(rids)}"
         assert packing.run_analysis_done(str(res), rid, FP)

@@ -16,7 +16,7 @@ from conftest import TINY_CHUNK
 from topolearn.sweep.points import normalize_point, run_id, total_updates
 from topolearn.data import load_dataset
 from topolearn.sweep.schedule import snapshot_steps, updates_per_epoch
-from topolearn.store.snapshots import METRICS, open_store, read_all_arrays, read_metrics, read_weights
+from topolearn.store.snapshots import METRICS, open_dataset, open_store, read_all_arrays, read_metrics, read_weights
 from topolearn.train import CHECKPOINT, PARTIAL_STORE, model_for_point, train_run
 
 
@@ -62,7 +62,10 @@ def test_store_satisfies_the_contract(tiny_store, tiny_point):
     m = read_metrics(root)
     np.testing.assert_array_equal(m.step, snapshot_steps(total_updates(tiny_point), n))
     np.testing.assert_array_equal(m.epoch, m.step / upe)
-    assert root["step"].dtype == np.int64 and all(root[k].dtype == np.float64 for k in METRICS[1:])
+    table = root["metrics"]  # the six series as the columns of one array: two files, not twelve
+    assert table.shape == (n, 6) and table.dtype == np.float64 and table.attrs["columns"] == list(METRICS)
+    assert list(table.metadata.dimension_names) == ["snapshot", "metric"] and table.chunks == table.shape
+    assert m.step.dtype == np.int64 and all(m[k].dtype == np.float64 for k in METRICS[1:])
     assert np.isfinite(m.to_numpy()).all()
     assert m.test_acc.iloc[0] < 0.15 and m.test_acc.iloc[-1] > 0.5  # it learned
 
@@ -89,7 +92,10 @@ def test_first_snapshot_is_the_initial_model(tiny_store, tiny_point):
 
 def test_xarray_gives_labeled_data(tiny_store):
     ds = xr.open_zarr(tiny_store, consolidated=False)
-    assert ds["probs"].dims == ("snapshot", "sample", "class") and ds["test_acc"].dims == ("snapshot",)
+    assert ds["probs"].dims == ("snapshot", "sample", "class") and ds["metrics"].dims == ("snapshot", "metric")
+    ds = open_dataset(tiny_store)  # the metric table's columns by name, step and epoch as coordinates
+    assert ds["test_acc"].dims == ("snapshot",) and {"step", "epoch"} <= set(ds.coords)
+    np.testing.assert_array_equal(ds["test_acc"].values, read_metrics(open_store(tiny_store)).test_acc)
     w = xr.open_zarr(tiny_store, group="weights", consolidated=False)
     assert w["layer1"].dims == ("snapshot", "neuron_layer1", "input_layer1")
     assert w["layer1"].sizes == {"snapshot": 25, "neuron_layer1": 8, "input_layer1": 8}

@@ -18,6 +18,7 @@ from smkutil import copy_checkout, jobs_in, rules, runs_of
 
 from topolearn.analysis.tables import run_tables
 from topolearn.figures import RUN_FIGURES, SWEEP_FIGURES
+from topolearn.learning_graphs import read_graphs
 from topolearn.sweep.config import load_config_file
 from topolearn.store.snapshots import check_store
 
@@ -68,8 +69,9 @@ def test_tiny_workflow_end_to_end(finished):
     assert sorted(sweep.run_id) == sorted(cfg["points"])
     for rid, p in cfg["points"].items():
         assert check_store(wd / "results" / "runs" / rid / "snapshots.zarr", deep=True) is None
-        for i in range(p["depth"] + 1):
-            assert (wd / "results" / "mapper" / rid / f"layer{i}.json").stat().st_size > 0
+        graphs = read_graphs(wd / "results" / "mapper" / rid)  # graphs.json: every analysed layer
+        assert list(graphs) == [f"layer{i}" for i in range(p["depth"] + 1)]
+        assert all(d["n_snapshots"] == p["snapshots"] for d in graphs.values())
         tables = run_tables(wd / "results", rid)
         assert len(tables["branches"]) == p["depth"] + 1
         assert len(tables["curve"]) == (p["depth"] + 1) * p["snapshots"]

@@ -2,8 +2,8 @@
 
 One Python process per (run, layer) paid the imports of kmapper, scikit-learn and matplotlib
 (seconds) for a fraction of a second of work; a batch pays them once. Each run's work is the same
-as alone: its learning graphs (JSON), branch table, branching curve, events, symmetry and layer
-tables, then a stamp with the settings used (topolearn.sweep.packing.run_analysis_done reads it),
+as alone: its learning graphs (one JSON of all its layers), branch table, branching curve, events,
+symmetry and layer tables, then a stamp with the settings used (topolearn.sweep.packing.run_analysis_done reads it),
 the run's analysis status and where its table rows are.
 
 Tables: a run writes its five tables into its mapper folder (what `analyze_run` leaves there); a
@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..layers.measures import TABLE_COLUMNS, layer_table
 from ..learning_graphs.branching import CURVE_COLUMNS, EVENT_COLUMNS, SYMMETRY_COLUMNS, branching_tables
-from ..learning_graphs.graphs import BRANCH_COLUMNS, first_events, write_branch_rows
+from ..learning_graphs.graphs import BRANCH_COLUMNS, first_events, remove_graphs, write_branch_rows, write_graphs
 from ..learning_graphs.mapper import layer_outputs
 from ..store.snapshots import open_store, read_metrics, read_weights
 from ..sweep.mapper_settings import mapper_layers, mapper_params
@@ -94,8 +94,9 @@ def _analyze(job: RunJob, root, settings: dict) -> str:
     mdir = Path(job.mapper)
     mdir.mkdir(parents=True, exist_ok=True)
     docs = [layer_outputs(weights[layer], metrics["epoch"].to_numpy(), layer, mapper_params(settings, point, layer),
-                          br["persistence_threshold"], mdir / f"{layer}.json", None, job.run_id)
+                          br["persistence_threshold"], None, None, job.run_id)
             for layer in layers]
+    write_graphs(mdir, docs)  # one file per run: mapper/{run_id}/graphs.json, {layer: document}
     curve = branching_tables(weights, metrics, attrs, job.run_id, br["group_threshold"], br["accuracy_jump"],
                              job.table("curve"), job.table("events"), job.table("symmetry"))
     # after the curve: the table sets each layer's Mapper split date beside the curve's first event
@@ -110,11 +111,10 @@ def _analyze(job: RunJob, root, settings: dict) -> str:
 
 def write_placeholders(job: RunJob, settings: dict, status: str, reason: str) -> str:
     """Every output of a run that was not analysed: tables with their columns and no rows, a mapper
-    folder with only the stamp (a half-written learning graph of a failed analysis is removed)."""
+    folder with only the stamp (learning graphs of a failed analysis are removed)."""
     mdir = Path(job.mapper)
     mdir.mkdir(parents=True, exist_ok=True)
-    for partial in mdir.glob("*.json"):
-        partial.unlink()
+    remove_graphs(mdir)
     for key, columns in (("branches", BRANCH_COLUMNS), ("curve", CURVE_COLUMNS), ("events", EVENT_COLUMNS),
                          ("symmetry", SYMMETRY_COLUMNS), ("layers", ["run_id", *TABLE_COLUMNS])):
         write_tsv(pd.DataFrame(columns=columns), job.table(key))

@@ -13,6 +13,7 @@ from ..analysis.batch import analysis_status, write_stamp
 from ..analysis.tables import by_run, sweep_table
 from ..data.toy import TOY_DATASETS
 from ..inpca.progress import epoch_to_progress, read_coords
+from ..learning_graphs.graphs import read_graphs
 from ..learning_graphs.mapper import mapper_layer
 from ..learning_graphs.stability import SCAN_COLUMNS, run_scan
 from ..store.checks import root_attrs
@@ -45,10 +46,10 @@ def plot_run(item: tuple, settings: dict, analysis: dict) -> str:
     if status not in (None, "ok"):
         return _plot_not_analysed(store, curve, stability, outdir, settings, f"{status}: {reason}", progress)
     layers = mapper_layers(analysis, point)
-    jsons = [Path(mdir) / f"{layer}.json" for layer in layers]
+    graphs = list(read_graphs(mdir, layers).values())  # graphs.json, or an older folder's per-layer files
     run_scan(store, layers, {layer: mapper_params(analysis, point, layer) for layer in layers}, stability,
              scan_grid(analysis["mapper"].get("scan")), analysis["branching"]["persistence_threshold"], run_id=rid)
-    paths = render_run_figures(store, curve, jsons, outdir, settings["formats"], settings["dpi"],
+    paths = render_run_figures(store, curve, graphs, outdir, settings["formats"], settings["dpi"],
                                settings["weight_image_epochs"], stability_tsv=stability, progress=progress)
     if point["dataset"] in TOY_DATASETS:  # the layers' representations of the plane
         paths += run_layer_figures(store, outdir, settings["formats"], settings["dpi"])

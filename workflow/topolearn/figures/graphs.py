@@ -1,4 +1,4 @@
-"""Mapper learning graphs: read the mapper stage's JSON and draw a graph so a tree reads as a tree.
+"""Mapper learning graphs: read the mapper stage's document and draw it so a tree reads as a tree.
 
 Layout: x is the node's mean epoch (time flows left to right), y comes from a tidy-tree layout of a
 BFS spanning tree rooted at the earliest node, so branches fan out and never cross. Edges outside
@@ -18,12 +18,14 @@ from .timeaxis import time_axis
 EPOCH_KEYS = ("mean_epoch", "epoch_mean", "epoch")
 
 
-def load_graph(path, epochs=None) -> tuple[nx.Graph, dict]:
-    """The graph (node attrs `epoch`, `size`) and the JSON's metrics (e.g. `branches`).
+def load_graph(source, epochs=None) -> tuple[nx.Graph, dict]:
+    """The graph (node attrs `epoch`, `size`) and the document's metrics (e.g. `branches`).
 
-    Node epochs come from the JSON, else from the members' snapshots through `epochs`.
+    source: a learning-graph document (topolearn.learning_graphs.read_graphs) or the path of a JSON
+    file holding one. Node epochs come from the document, else from the members' snapshots through
+    `epochs`.
     """
-    data = json.loads(Path(path).read_text())
+    data = source if isinstance(source, dict) else json.loads(Path(source).read_text())
     g = nx.Graph()
     nodes = data.get("nodes") or {}
     items = nodes.items() if isinstance(nodes, dict) else (

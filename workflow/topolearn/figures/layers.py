@@ -14,7 +14,7 @@ from matplotlib.animation import FuncAnimation, PillowWriter
 from matplotlib.collections import LineCollection
 
 from ..layers.measures import read_table
-from ..store.snapshots import open_store
+from ..store.snapshots import open_store, read_metric_series
 from ..sweep.table import read_sweep_table
 from .theme import COLORBLIND, PANEL, add_3d, new_figure, note, save
 
@@ -42,7 +42,7 @@ def load_layers(store_path) -> dict:
         "grid_shape": None if grid is None else tuple(grid.attrs["shape"]),
         "weights": [root[f"weights/layer{i}"][-1] for i in range(n)],
         "biases": [root[f"biases/layer{i}"][-1] for i in range(n)] if "biases" in root else None,
-        "epoch": root["epoch"][:], "test_acc": root["test_acc"][:],
+        **read_metric_series(root, ("epoch", "test_acc")),
     }
 
 

@@ -404,20 +404,22 @@ def plot_weight_images_pc1(run: Run):
 # ---------------------------------------------------------------- Mapper graphs
 
 
-def plot_mapper_graphs(run: Run, mapper_jsons):
-    jsons = sorted(map(Path, mapper_jsons), key=lambda p: _layer_index(p.stem))
-    n = max(len(jsons), 1)
+def plot_mapper_graphs(run: Run, mapper_graphs):
+    """mapper_graphs: the run's learning-graph documents (topolearn.learning_graphs.read_graphs), or
+    paths of JSON files holding one each (named after their layer)."""
+    docs = sorted(map(_graph_doc, mapper_graphs), key=lambda d: _layer_index(d["layer"]))
+    n = max(len(docs), 1)
     fig = theme.new_figure(theme.PANEL * n + 1.0, theme.PANEL + 0.3)
     axes = np.atleast_1d(fig.subplots(1, n))
     t = run.time
     norm = mcolors.Normalize(vmin=float(np.nanmin(t.values)), vmax=max(float(np.nanmax(t.values)), 1e-9))
     mappable = None
-    for ax, path in zip(axes, jsons):
-        graph, info = load_graph(path, run.epochs)
+    for ax, doc in zip(axes, docs):
+        graph, info = load_graph(doc, run.epochs)
         if t.is_progress:
-            _nodes_on_progress(graph, path, t)
-        i = _layer_index(path.stem)
-        title = run.layer_label(i) if i < len(run.weights) else path.stem
+            _nodes_on_progress(graph, doc, t)
+        i = _layer_index(doc["layer"])
+        title = run.layer_label(i) if i < len(run.weights) else doc["layer"]
         if graph.number_of_nodes() == 0:
             theme.note(ax, "empty graph\n(no cluster at these Mapper parameters)")
             ax.set_title(title, fontsize=9, loc="left")
@@ -430,7 +432,7 @@ def plot_mapper_graphs(run: Run, mapper_jsons):
         branches = info.get("branches")
         ax.set_title(f"{title}: {graph.number_of_nodes()} nodes"
                      + (f", {branches} branches" if branches is not None else ""), fontsize=9, loc="left")
-    if not jsons:
+    if not docs:
         theme.note(axes[0], "no Mapper graphs for this run")
     if mappable is not None:
         theme.epoch_colorbar(fig, mappable, list(axes), t.node_label())
@@ -438,11 +440,17 @@ def plot_mapper_graphs(run: Run, mapper_jsons):
     return fig
 
 
-def _nodes_on_progress(graph, path, t: TimeAxis) -> None:
-    """Each node's time: the mean progress of its members' snapshots (the JSON's members are
+def _graph_doc(graph) -> dict:
+    """A learning-graph document as given, or read from its JSON file (its layer: the file's name)."""
+    if isinstance(graph, dict):
+        return graph
+    return {"layer": Path(graph).stem, **json.loads(Path(graph).read_text())}
+
+
+def _nodes_on_progress(graph, doc: dict, t: TimeAxis) -> None:
+    """Each node's time: the mean progress of its members' snapshots (the document's members are
     (neuron, snapshot) pairs indexing its `epochs`, the run's finite snapshots), in place of their
     mean epoch."""
-    doc = json.loads(Path(path).read_text())
     snap_progress = t.at(doc["epochs"]) if "epochs" in doc else t.values
     for name, node in (doc.get("nodes") or {}).items():
         snaps = [m[1] for m in node.get("members", [])] if isinstance(node, dict) else []
@@ -500,9 +508,10 @@ def plot_note(run: Run, name: str, why: str):
     return fig
 
 
-def render_run_figures(store, branching_tsv, mapper_jsons, outdir, formats=("png", "svg"), dpi=120,
+def render_run_figures(store, branching_tsv, mapper_graphs, outdir, formats=("png", "svg"), dpi=120,
                        image_epochs=(), stability_tsv=None, progress=None, not_analysed: str | None = None) -> list[Path]:
-    """Every per-run figure as `outdir/{name}.{fmt}` (names in RUN_FIGURES); stability_tsv:
+    """Every per-run figure as `outdir/{name}.{fmt}` (names in RUN_FIGURES); mapper_graphs: the run's
+    learning-graph documents in analysis order (or paths of per-layer JSONs); stability_tsv:
     results/stability/{run_id}.tsv (stability.run_scan), or None for a note; progress: the run's
     epochs -> InPCA progress (figures.time_axis: progress), or None to draw against epochs;
     not_analysed: why the run's analysis was not done ("diverged: ..."), or None."""
@@ -520,7 +529,7 @@ def render_run_figures(store, branching_tsv, mapper_jsons, outdir, formats=("png
         "learning_surfaces": lambda: plot_learning_surfaces(run),
         "weight_images": lambda: plot_weight_images(run, image_epochs),
         "weight_images_pc1": lambda: plot_weight_images_pc1(run),
-        "mapper_graphs": lambda: plot_mapper_graphs(run, mapper_jsons),
+        "mapper_graphs": lambda: plot_mapper_graphs(run, mapper_graphs),
         "stability_scan": lambda: plot_stability_scan(run, stability_tsv),
     }
     return theme.render_all(figs, RUN_FIGURES, outdir, formats, dpi)

@@ -11,7 +11,7 @@ Degenerate input gives NaN, never an exception (see each function).
 import numpy as np
 import pandas as pd
 
-from ..store.snapshots import open_store
+from ..store.snapshots import open_store, read_metric_series
 from ..utils.tables import read_tsv, write_tsv
 
 BETTI_SCALE = 0.15  # bars alive at this fraction of the cloud's diameter are counted
@@ -153,7 +153,7 @@ def layer_table(store_path, max_snapshots: int | None = MAX_SNAPSHOTS) -> pd.Dat
     shape = tuple(grid.attrs["shape"]) if grid is not None else None
     n_layers = len(list(root["weights"].array_keys()))
     names = ["input"] + [f"layer{i}" for i in range(n_layers)]
-    metrics = {k: root[k][:] for k in ("step", "epoch", "train_acc", "test_acc")}
+    metrics = read_metric_series(root, ("step", "epoch", "train_acc", "test_acc"))
     squash = root.attrs["params"].get("activation") not in ("tanh", "sigmoid")  # see folded_fraction
     static = _measure(rep["input"][:], y, split, picks, grid["input"][:] if grid is not None else None, shape)
     rows = []

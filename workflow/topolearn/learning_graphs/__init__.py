@@ -6,7 +6,8 @@ from ..utils.lazy import lazy_exports
 from .baselines import BASELINES, correlations, layer_columns
 from .branching import CURVE_COLUMNS, EVENT_COLUMNS, SYMMETRY_COLUMNS, branching_curve, branching_tables, run_branching
 from .cover import cover_geometry, kmapper_cover
-from .graphs import BRANCH_COLUMNS, analyze_graph, build_graph, first_branch_epoch, graph_metrics, write_branch_table
+from .graphs import (BRANCH_COLUMNS, GRAPHS, analyze_graph, build_graph, first_branch_epoch, graph_doc, graph_metrics,
+                     read_graphs, remove_graphs, write_branch_table, write_graphs)
 
 _HEAVY = {
     "mapper": ("learning_graph", "mapper_layer", "layer_outputs", "layer_cloud", "compute_lens", "auto_eps"),
@@ -20,4 +21,5 @@ __all__ = ["BASELINES", "correlations", "layer_columns",
            "CURVE_COLUMNS", "EVENT_COLUMNS", "SYMMETRY_COLUMNS", "branching_curve", "branching_tables", "run_branching",
            "cover_geometry", "kmapper_cover",
            "BRANCH_COLUMNS", "analyze_graph", "build_graph", "first_branch_epoch", "graph_metrics", "write_branch_table",
+           "GRAPHS", "graph_doc", "read_graphs", "remove_graphs", "write_graphs",
            *_HEAVY["mapper"], *_HEAVY["stability"]]

@@ -17,6 +17,7 @@ is that a real branch splitting off later than `epoch_max - threshold * range` i
 """
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from ..sweep.points import layer_rank
+from ..sweep.points import layer_index, layer_rank
 from ..utils.tables import read_tsv, write_tsv
 
 
@@ -221,11 +222,12 @@ def first_events(curve: pd.DataFrame) -> dict:
     return ev.drop_duplicates("layer").set_index("layer")["epoch"].astype(float).to_dict()
 
 
-def write_branch_table(json_paths, out_path, curve_tsv=None) -> None:
+def write_branch_table(graphs, out_path, curve_tsv=None) -> None:
     """A run's branch table (branches.tsv, docs/tables.md): one row per layer, from the layers'
-    learning-graph JSONs (and, given the run's branching curve, the curve's first event and the
-    Mapper date's lag behind it)."""
-    write_branch_rows([json.loads(Path(p).read_text()) for p in json_paths], out_path, curve_first_events(curve_tsv))
+    learning-graph documents or the paths of per-layer JSONs (and, given the run's branching curve,
+    the curve's first event and the Mapper date's lag behind it)."""
+    docs = [g if isinstance(g, dict) else json.loads(Path(g).read_text()) for g in graphs]
+    write_branch_rows(docs, out_path, curve_first_events(curve_tsv))
 
 
 def write_branch_rows(docs: list[dict], out_path, curve_first: dict) -> None:
@@ -233,3 +235,66 @@ def write_branch_rows(docs: list[dict], out_path, curve_first: dict) -> None:
     rows = [branch_row(doc, curve_first) for doc in docs]
     df = pd.DataFrame(rows, columns=BRANCH_COLUMNS).sort_values("layer", key=lambda s: s.map(layer_rank), kind="stable")
     write_tsv(df, out_path)
+
+
+# A run's learning graphs: one file {layer: document} in its mapper folder (one file per run, not
+# one per layer: a sweep's results must stay few files per run). Folders made before it hold one
+# {layer}.json per layer instead; they still read.
+GRAPHS = "graphs.json"
+
+
+def write_graphs(mapper_dir, docs: list[dict]) -> Path:
+    """All of a run's learning-graph documents as one file, {layer: document} in the order given
+    (the analysis order). Written under a temporary name, then renamed: a killed job never leaves
+    half a file."""
+    path = Path(mapper_dir) / GRAPHS
+    tmp = path.with_name(f".{GRAPHS}.tmp")
+    tmp.write_text(json.dumps({d["layer"]: d for d in docs}, separators=(",", ":")))
+    os.replace(tmp, path)
+    return path
+
+
+def read_graphs(mapper_dir, layers=None) -> dict[str, dict]:
+    """{layer: learning-graph document} of a run's mapper folder, from its graphs.json or, in a
+    folder made before there was one, its per-layer {layer}.json files (in layer order). Without
+    `layers`: every layer found (none: {}). With `layers`: exactly those, in that order; a missing
+    one raises FileNotFoundError naming it."""
+    mdir = Path(mapper_dir)
+    if (mdir / GRAPHS).is_file():
+        docs = json.loads((mdir / GRAPHS).read_text())
+    else:
+        names = layers if layers is not None else sorted((p.stem for p in _legacy_files(mdir)), key=layer_rank)
+        docs = {n: json.loads((mdir / f"{n}.json").read_text()) for n in names if (mdir / f"{n}.json").is_file()}
+    if layers is None:
+        return docs
+    missing = [layer for layer in layers if layer not in docs]
+    if missing:
+        raise FileNotFoundError(f"{mdir}: no learning graph of {', '.join(missing)} (neither in {GRAPHS} nor as "
+                                f"{missing[0]}.json); layers found: {', '.join(docs) or 'none'}")
+    return {layer: docs[layer] for layer in layers}
+
+
+def graph_doc(mapper_dir, layer: str) -> dict:
+    """The learning-graph document of one layer of a run's mapper folder (read_graphs)."""
+    return read_graphs(mapper_dir, [layer])[layer]
+
+
+def remove_graphs(mapper_dir) -> None:
+    """Remove a run's learning graphs (graphs.json, its temporary file, per-layer JSONs of an older
+    layout); everything else in the folder, the analysis stamp included, stays."""
+    mdir = Path(mapper_dir)
+    for p in [mdir / GRAPHS, mdir / f".{GRAPHS}.tmp", *_legacy_files(mdir)]:
+        p.unlink(missing_ok=True)
+
+
+def _legacy_files(mdir: Path) -> list[Path]:
+    """The per-layer learning graphs of the older layout: {layer}.json, layer a layer name."""
+    return [p for p in mdir.glob("*.json") if _is_layer(p.stem)]
+
+
+def _is_layer(name: str) -> bool:
+    try:
+        layer_index(name)
+    except ValueError:
+        return False
+    return True

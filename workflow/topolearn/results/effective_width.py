@@ -122,7 +122,7 @@ def derived_store(results: str, rid: str, sweep_ids) -> str:
 def final_test_acc(store_path) -> tuple[float, bool]:
     """(final test accuracy, diverged): the final model's on the whole test set (`final_eval`), else
     the last snapshot's; NaN for a diverged run."""
-    from ..store.snapshots import open_store  # zarr: imported when a table is made, not while planning
+    from ..store.snapshots import open_store, read_metric_series  # zarr: imported when a table is made
 
     root = open_store(store_path, deep=False)
     attrs = root.attrs.asdict()
@@ -130,7 +130,7 @@ def final_test_acc(store_path) -> tuple[float, bool]:
     final = attrs.get("final_eval") or {}
     if "test_acc" in final or diverged:
         return float(final.get("test_acc", np.nan)), diverged
-    return float(root["test_acc"][-1]), diverged
+    return float(read_metric_series(root, ("test_acc",))["test_acc"][-1]), diverged
 
 
 def accuracy_table(points: pd.DataFrame, store_of) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from dask.base import tokenize
 from dask.highlevelgraph import HighLevelGraph
 
 from ..analysis.tables import run_tables, sweep_tables
-from ..store.snapshots import METRICS, open_store
+from ..store.snapshots import METRICS, open_store, read_metric_series, snapshot_count
 from ..sweep.table import read_sweep_table, shown_fields, varied_fields
 from ..utils.tables import read_tsv
 from .summary import read_summary
@@ -77,12 +77,17 @@ def _open(path: str, stamp):
 
 
 @functools.lru_cache(maxsize=4096)
+def _read_series(path: str, stamp) -> dict[str, np.ndarray]:
+    """Every metric of a store at once: they are one array (store.layout)."""
+    return {k: v.astype(float) for k, v in read_metric_series(_open(path, stamp)).items()}
+
+
 def _read_metric(path: str, name: str, stamp) -> np.ndarray:
-    return _open(path, stamp)[name][:].astype(float)
+    return _read_series(path, stamp)[name]
 
 
 def _n_snapshots(path: Path) -> int:
-    return int(_open(str(path), _stamp(str(path)))["step"].shape[0])
+    return int(snapshot_count(_open(str(path), _stamp(str(path)))))
 
 
 class SweepData:

@@ -8,7 +8,7 @@ from .stale import archive_runs, stale_runs
 
 _HEAVY = {"snapshots": ("METRICS", "create_store", "write_rows", "write_blocks", "finalize_store", "store_arrays",
                         "move_into_place", "open_store", "open_checked", "open_dataset", "verify_store",
-                        "read_all_arrays", "read_metrics", "read_weights", "read_biases", "layer_count",
+                        "read_all_arrays", "read_metrics", "read_metric_series", "snapshot_count", "read_weights", "read_biases", "layer_count",
                         "conv_count")}
 # The workflow imports this package while planning: zarr loads only when a snapshots name is used.
 __getattr__ = lazy_exports(__name__, _HEAVY)

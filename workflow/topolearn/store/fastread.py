@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .layout import METRICS_ARRAY, stored_names, with_columns
+
 PLAIN_TYPES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32",
                "float64"}
 PLAIN_KEYS = {"name": "default", "configuration": {"separator": "/"}}
@@ -32,15 +34,17 @@ def read_arrays(path, names) -> tuple[dict, dict[str, np.ndarray]]:
     """(root attributes, {name: array}) of the store at `path`: the named top-level arrays whole,
     each file checked against the manifest, and every file's size, like
     snapshots.open_store(path, deep=names), whose checked zarr read takes over for anything the
-    plain decoder does not take (and raises StoreError, quarantining a damaged store)."""
+    plain decoder does not take (and raises StoreError, quarantining a damaged store). A metric's
+    name (layout.METRICS) gives its column of the store's metric table where the store has one."""
     names = tuple(names)
     fast = _read_plain(Path(path), names)
     if fast is not None:
         return fast
     from .snapshots import open_store
 
-    root = open_store(path, deep=names)
-    return root.attrs.asdict(), {name: root[name][:] for name in names}
+    root = open_store(path, deep=stored_names(names, True) + names)
+    stored = stored_names(names, METRICS_ARRAY in root)
+    return root.attrs.asdict(), with_columns({name: root[name][:] for name in stored}, names)
 
 
 def array_shape(path, name: str) -> tuple:
@@ -72,10 +76,11 @@ def _read_plain(path: Path, names: tuple) -> tuple[dict, dict] | None:
         manifest = attrs.get("manifest")
         if attrs.get("complete") is not True or not isinstance(manifest, dict) or not _sizes_match(path, manifest):
             return None
-        out = {name: _decode(path, name, manifest) for name in names}
+        stored = stored_names(names, f"{METRICS_ARRAY}/zarr.json" in manifest)
+        out = {name: _decode(path, name, manifest) for name in stored}
     except MALFORMED:  # malformed metadata: the checked path says what is wrong
         return None
-    return None if any(a is None for a in out.values()) else (attrs, out)
+    return None if any(a is None for a in out.values()) else (attrs, with_columns(out, names))
 
 
 def _sizes_match(path: Path, manifest: dict) -> bool:

@@ -24,9 +24,8 @@ from .._version import __version__
 from .checks import StoreError, check_store, quarantine_run, run_of
 from .checks import crc32 as _crc
 from .checks import manifest_files as _files
+from .layout import METRICS, METRICS_ARRAY, SNAPSHOT_COORDS, metric_columns, metric_table
 
-METRICS = ("step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc")
-SNAPSHOT_COORDS = ("step", "epoch")  # coordinates of the snapshot dimension
 warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
 
 
@@ -51,14 +50,14 @@ def _array(group, name, shape, chunks, dtype, dims, fill=np.nan, attrs=None):
 
 # Attributes go in with the node they belong to, and later in one update_attributes: zarr's
 # `attrs[key] = value` and `attrs.update(...)` rewrite the node's metadata once per key.
-COORDS_ATTR = {"coordinates": " ".join(SNAPSHOT_COORDS)}  # CF convention: xarray shows them as coords
 
 
 def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labels, n_classes: int,
                  chunk: int, attrs: dict, conv_shapes=()) -> zarr.Group:
     """Create an empty store with every array preallocated to `n_snapshots` rows, each array one
-    chunk, one file (`chunk`, the snapshots written at a time, does not shape the files: a store is a
-    couple of dozen files whatever its snapshot count; zarr rewrites the chunk at each write).
+    chunk, one file (`chunk`, the snapshots written at a time, does not shape the files: a store is
+    about a dozen files whatever its snapshot count; zarr rewrites the chunk at each write). The six
+    metric series are the columns of one array (store.layout).
 
     layer_shapes: [(n_neurons, n_inputs)] per dense weight layer, layer0 first, output last.
     conv_shapes: [(filters, in_channels, k, k)] per conv layer of a CNN, conv0 first: `weights/conv{i}`
@@ -67,13 +66,11 @@ def create_store(path, *, layer_shapes, bias: bool, n_snapshots: int, probe_labe
     """
     root = zarr.open_group(str(path), mode="w", zarr_format=3, attributes={**attrs, "complete": False})
     c = max(1, n_snapshots)
-    for name in METRICS:
-        dtype = "int64" if name == "step" else "float64"
-        _array(root, name, (n_snapshots,), (c,), dtype, ["snapshot"], fill=-1 if name == "step" else np.nan,
-               attrs=None if name in SNAPSHOT_COORDS else COORDS_ATTR)
+    _array(root, METRICS_ARRAY, (n_snapshots, len(METRICS)), (c, len(METRICS)), "float64", ["snapshot", "metric"],
+           attrs={"columns": list(METRICS)})
     n_probe = len(probe_labels)
     _array(root, "probs", (n_snapshots, n_probe, n_classes), (c, n_probe, n_classes), "float32",
-           ["snapshot", "sample", "class"], attrs=COORDS_ATTR)
+           ["snapshot", "sample", "class"])
     labels = _array(root, "probe_labels", (n_probe,), (n_probe,), "int64", ["sample"], fill=-1)
     labels[:] = np.asarray(probe_labels, dtype=np.int64)
     weights = root.create_group("weights")
@@ -103,7 +100,8 @@ def write_blocks(blocks: list[tuple[zarr.Group, int, dict]]) -> None:
     """write_rows for many (store or {path: array}, start, rows) at once, as one batch of zarr's
     asynchronous writes: a pack flushes every network's store together, and each synchronous write
     pays a hand-off to zarr's event loop that costs more than the write itself."""
-    writes = [(root[name], start, np.asarray(block)) for root, start, rows in blocks for name, block in rows.items()]
+    writes = [(root[name], start, np.asarray(block)) for root, start, rows in blocks
+              for name, block in _in_layout(root, rows).items()]
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # no loop running here (scripts, jobs): one batch
@@ -117,6 +115,19 @@ def write_blocks(blocks: list[tuple[zarr.Group, int, dict]]) -> None:
         a[s:s + len(b)] = b
 
 
+def _in_layout(root, rows: dict) -> dict:
+    """`rows` as the store keeps them: metrics given by name go into the metric table (all six
+    together), a table goes into the per-metric arrays of a store from before the table (resumed)."""
+    named = [n for n in METRICS if n in rows]
+    if METRICS_ARRAY in root and named:
+        if len(named) < len(METRICS):
+            raise ValueError(f"rows hold metrics {named}; a store's metric rows are written together: {list(METRICS)}")
+        return {**{k: v for k, v in rows.items() if k not in METRICS}, METRICS_ARRAY: metric_table(rows)}
+    if METRICS_ARRAY in rows and METRICS_ARRAY not in root:
+        return {**{k: v for k, v in rows.items() if k != METRICS_ARRAY}, **metric_columns(rows[METRICS_ARRAY])}
+    return rows
+
+
 def finalize_store(path, n_recorded: int, attrs: dict) -> None:
     """Trim to the snapshots actually recorded, record a file manifest, then mark complete.
 
@@ -124,7 +135,7 @@ def finalize_store(path, n_recorded: int, attrs: dict) -> None:
     """
     path = Path(path)
     root = zarr.open_group(str(path), mode="r+")
-    n_total = root["step"].shape[0]
+    n_total = _metrics_node(root).shape[0]
     if n_recorded < n_total:  # a diverged run keeps only what it recorded
         for name, arr in _all_arrays(root):
             if arr.metadata.dimension_names and arr.metadata.dimension_names[0] == "snapshot":
@@ -148,8 +159,9 @@ def _all_arrays(group, prefix=""):
 
 def read_all_arrays(path) -> dict[str, np.ndarray]:
     """Every array of a store by its path in the group (e.g. `weights/layer0`), as numpy (checked
-    as it is read: open_store)."""
-    return {name: arr[:] for name, arr in _all_arrays(open_store(path, deep=False))}
+    as it is read: open_store), and each metric by its name (`step`, ..., `test_acc`)."""
+    out = {name: arr[:] for name, arr in _all_arrays(open_store(path, deep=False))}
+    return {**out, **metric_columns(out[METRICS_ARRAY])} if METRICS_ARRAY in out else out
 
 
 def _refuse(path, reason: str, quarantine: bool) -> StoreError:
@@ -257,7 +269,7 @@ def open_store(path, verify: bool = True, deep: bool | tuple = True, quarantine:
 def open_checked(path):
     """Open a store after the check of what the summary, InPCA and sweep figures read (CRC32 of the
     metrics and predictions, sizes of the weights): a damaged store is quarantined (open_store)."""
-    return open_store(path, deep=METRICS + ("probs", "probe_labels"))
+    return open_store(path, deep=(METRICS_ARRAY, *METRICS, "probs", "probe_labels"))
 
 
 def open_dataset(path, group: str | None = None, verify: bool = True):
@@ -270,10 +282,17 @@ def open_dataset(path, group: str | None = None, verify: bool = True):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
         ds = xr.open_zarr(store, group=group, consolidated=False)
-        if group is not None:  # the metrics live in the root group
-            root = xr.open_zarr(store, consolidated=False)
-            ds = ds.assign_coords(step=root["step"], epoch=root["epoch"])
-    return ds.set_coords([c for c in ("step", "epoch") if c in ds.data_vars])
+        root = ds if group is None else xr.open_zarr(store, consolidated=False)
+    if METRICS_ARRAY in root:  # the table's columns as variables, as in stores that keep one array each
+        table = root[METRICS_ARRAY]
+        cols = {name: table.isel(metric=i, drop=True) for i, name in enumerate(METRICS)}
+        cols["step"] = cols["step"].fillna(-1).astype(np.int64)
+        ds = ds.drop_vars(METRICS_ARRAY, errors="ignore")
+        ds = ds.assign(**{k: v for k, v in cols.items() if k not in SNAPSHOT_COORDS}) if group is None else ds
+        ds = ds.assign_coords(step=cols["step"], epoch=cols["epoch"])
+    elif group is not None:  # the metrics live in the root group
+        ds = ds.assign_coords(step=root["step"], epoch=root["epoch"])
+    return ds.set_coords([c for c in SNAPSHOT_COORDS if c in ds.data_vars])
 
 
 def layer_count(root: zarr.Group) -> int:
@@ -297,9 +316,32 @@ def read_biases(root: zarr.Group, layer: int | str) -> np.ndarray | None:
     return root["biases"][name][:] if "biases" in root else None
 
 
+def _metrics_node(root: zarr.Group) -> zarr.Array:
+    """The array whose rows are the store's snapshots: the metric table, or `step` in older stores."""
+    return root[METRICS_ARRAY] if METRICS_ARRAY in root else root["step"]
+
+
+def snapshot_count(root: zarr.Group) -> int:
+    """Rows of the store's snapshot dimension (recorded or, while training, preallocated)."""
+    return _metrics_node(root).shape[0]
+
+
+def snapshot_chunk(root: zarr.Group) -> int:
+    """Snapshots per chunk of the store's snapshot dimension."""
+    return _metrics_node(root).chunks[0]
+
+
+def read_metric_series(root: zarr.Group, names=METRICS) -> dict[str, np.ndarray]:
+    """{metric: (snapshot,) series} for `names` (of METRICS), from either store layout."""
+    if METRICS_ARRAY in root:
+        cols = metric_columns(root[METRICS_ARRAY][:])
+        return {name: cols[name] for name in names}
+    return {name: root[name][:] for name in names}
+
+
 def read_metrics(root: zarr.Group) -> pd.DataFrame:
     """One row per snapshot: step, epoch, train/test loss and accuracy."""
-    return pd.DataFrame({name: root[name][:] for name in METRICS})
+    return pd.DataFrame(read_metric_series(root))
 
 
 def move_into_place(src, dst) -> None:

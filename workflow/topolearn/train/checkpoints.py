@@ -15,7 +15,7 @@ import zarr
 
 from ..data.toy import is_toy
 from ..store.runlock import discard_finished, discard_kept, keep_finished
-from ..store.snapshots import create_store, finalize_store, library_versions, move_into_place
+from ..store.snapshots import create_store, finalize_store, library_versions, move_into_place, read_metric_series
 from .device import device_name, symmetry_context
 from .representations import record as record_representations  # 2-D data: each layer's view of it
 from .trainset import TrainData
@@ -44,7 +44,8 @@ def load_checkpoint(scratch: Path, rid: str, chunk: int, steps: np.ndarray, log)
         root = zarr.open_group(str(scratch / PARTIAL_STORE), mode="r+")
         k = state["snapshot_index"]
         ok = (state["run_id"] == rid and state["chunk"] == chunk and root.attrs.get("run_id") == rid
-              and root["step"].shape[0] == len(steps) and np.array_equal(root["step"][:k], steps[:k]))
+              and len(recorded := read_metric_series(root, ("step",))["step"]) == len(steps)
+              and np.array_equal(recorded[:k], steps[:k]))
     except Exception as exc:  # unreadable checkpoint or partial store
         log.write(f"checkpoint {path} unusable ({type(exc).__name__}: {exc}); starting over\n")
         return None

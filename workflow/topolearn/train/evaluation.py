@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from ..store.layout import METRICS, METRICS_ARRAY, metric_table
 
 EVAL_SEED = 20190208  # fixed, not the run's seed: every run of a sweep is probed on the same samples
 EVAL_BATCH = 16384  # large no-grad batches: evaluation costs little next to batch-100 training
@@ -46,8 +47,11 @@ def make_eval_sets(point: dict, X_train, y_train, X_test, y_test, device) -> Eva
 def score(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean loss and accuracy per network of `logits` (P, N, C) on labels y (N,): two (P,) float64."""
     P, N, C = logits.shape
-    # per-sample losses summed in float64: a float32 sum overflows long before any loss does
-    loss = F.cross_entropy(logits.reshape(P * N, C), y.repeat(P), reduction="none").view(P, N)
+    # cross-entropy as logsumexp minus the true class's logit (what F.cross_entropy computes, within
+    # float32 rounding): on a whole eval set of every network it is 2-3x faster than cross_entropy
+    # over (P * N) rows; per-sample losses summed in float64, a float32 sum overflows long before any loss
+    picked = logits.gather(2, y.view(1, N, 1).expand(P, N, 1)).squeeze(2)
+    loss = torch.logsumexp(logits, 2) - picked
     return loss.double().mean(1), (logits.argmax(2) == y).double().mean(1)
 
 
@@ -86,10 +90,8 @@ class Block:
     def take(self) -> tuple[int, dict]:
         """(start, {array path: rows}) of the rows recorded since the last flush, which they leave."""
         steps, epochs, snaps = zip(*self.rows)
-        out = {"step": np.array(steps, np.int64), "epoch": np.array(epochs, np.float64),
-               "probs": np.stack([s["probs"] for s in snaps])}
-        for name in ("train_loss", "train_acc", "test_loss", "test_acc"):
-            out[name] = np.array([s[name] for s in snaps], np.float64)
+        series = {"step": steps, "epoch": epochs, **{name: [s[name] for s in snaps] for name in METRICS[2:]}}
+        out = {METRICS_ARRAY: metric_table(series), "probs": np.stack([s["probs"] for s in snaps])}
         for group in ("weights", "biases"):
             for name in snaps[0][group]:
                 out[f"{group}/{name}"] = np.stack([s[group][name] for s in snaps])

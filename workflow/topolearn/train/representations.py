@@ -18,7 +18,7 @@ import zarr
 from ..sweep.points import normalize_point
 from ..data import load_dataset
 from .models import ACTIVATIONS
-from ..store.snapshots import codec
+from ..store.snapshots import codec, snapshot_chunk
 from ..data.toy import GRID_MARGIN, is_toy
 
 
@@ -75,7 +75,7 @@ def record(root: zarr.Group, point: dict, data_root="data") -> bool:
     n_layers = p["depth"] + 1
     weights = [root["weights"][f"layer{i}"][:] for i in range(n_layers)]
     biases = [root["biases"][f"layer{i}"][:] for i in range(n_layers)] if "biases" in root else None
-    rows = root["step"].chunks[0]
+    rows = snapshot_chunk(root)
     rep = root.require_group("repr")
     _write(rep, "input", X, ["point", "feature"])
     _write(rep, "labels", y, ["point"])
