@@ -60,11 +60,15 @@ def sweep_config(n_points: int, epochs: int, **extra) -> dict:
     setting (checkpointing, Mapper, figures...) as in config/config.yaml."""
     inits, lrs = ["zero", "normal"], [0.25, 0.5, 1.0, 2.0]
     seeds = list(range(math.ceil(n_points / (len(inits) * len(lrs)))))
-    points = [{"init": i, "lr": lr, "seed": s} for s in seeds for i in inits for lr in lrs][:n_points]
     base = {"dataset": "digits", "depth": 2, "width": 32, "activation": "sigmoid", "bias": False,
             "optimizer": "sgd", "batch_size": 16, "epochs": epochs, "snapshots": 101, "init_std": 0.01}
+    if n_points == len(seeds) * len(inits) * len(lrs):  # a grid, as a researcher writes a sweep
+        sweep = {"base": base, "grid": {"init": inits, "lr": lrs, "seed": seeds}}
+    else:
+        sweep = {"base": base, "points": [{"init": i, "lr": lr, "seed": s} for s in seeds for i in inits
+                                          for lr in lrs][:n_points]}
     default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    return {**default, "results": "results", "sweep": {"base": base, "points": points}, **extra}
+    return {**default, "results": "results", "sweep": sweep, **extra}
 
 
 class JobMemory:

@@ -9,8 +9,8 @@ localrules:
 rule summary:
     input:
         sweep=f"{RESULTS}/sweep.tsv",
-        stores=[store(r) for r in RUN_IDS],
-        # each run's stamp (analysed, or why not; where its table rows are), and pending batches' tables
+        # each run's stamp (analysed, or why not; where its table rows are), and pending batches' tables:
+        # an analysis waits for its run's store, so a lost or changed store reruns the summary through it
         analyses=analysis_inputs(RUN_IDS),
         stability=[packing.stability_path(RESULTS, r) for r in FIGURE_RUNS],
         coords=f"{RESULTS}/inpca/coords.tsv",
@@ -25,6 +25,7 @@ rule summary:
         ),
     params:
         runs=RUN_IDS,  # a run removed from the sweep changes the summary although no file changed
+        stores=sweep_stores,  # read behind the analyses, each of which waits for its store
     log:
         f"{LOGS}/summary.log",
     threads: 2

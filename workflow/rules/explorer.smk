@@ -22,7 +22,7 @@ rule explorer:
         ),
     params:
         runs=RUN_IDS,  # a run removed from the sweep changes the page although no file changed
-        stores=sweep_stores,  # read behind the summary, which waits for every store and analysis
+        stores=sweep_stores,  # read behind the summary, which waits for every analysis and so every store
     log:
         f"{LOGS}/explorer.log",
     threads: 1

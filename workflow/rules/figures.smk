@@ -72,7 +72,7 @@ rule plot_sweep:
         dpi=CFG["figures"]["dpi"],
         time_axis=CFG["figures"]["time_axis"],
         runs=RUN_IDS,
-        stores=sweep_stores,  # read behind the summary, which waits for every store
+        stores=sweep_stores,  # read behind the summary, which waits for every analysis and so every store
     log:
         f"{LOGS}/figures/sweep.log",
     threads: 1

@@ -10,7 +10,7 @@ from topolearn.results.summary import make_summary  # noqa: E402
 with logged(snakemake.log[0], "w"):  # noqa: F821
     i = snakemake.input  # noqa: F821
     # the analysis tables of every run of the sweep table, read through topolearn.analysis.tables
-    df = make_summary(i.sweep, i.stores, snakemake.output[0], coords_tsv=i.coords,  # noqa: F821
+    df = make_summary(i.sweep, snakemake.params.stores, snakemake.output[0], coords_tsv=i.coords,  # noqa: F821
                       stress_tsv=i.stress, stability=i.stability, threads=snakemake.threads,  # noqa: F821
                       circles=i.circles)
     not_analysed = df[df["analysis_status"].fillna("ok") != "ok"]

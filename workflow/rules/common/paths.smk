@@ -35,9 +35,10 @@ def analysis_job_outputs(members, batch=True):
 
 
 def sweep_stores(wildcards, input):
-    """Every run's store, for a job whose first input (the summary, the sweep table beside InPCA's
-    coordinates) already waits for all of them: listing 10,000 stores again as inputs costs the
-    planner seconds, and a changed store reruns the job through that input anyway."""
+    """Every run's store, for a job whose inputs already wait for all of them (the summary: every
+    run's analysis; the sweep table beside InPCA's coordinates): listing 10,000 stores again as
+    inputs costs the planner seconds, and a changed store reruns the job through those inputs anyway.
+    The first input must sit in the results folder (the stores' paths are taken relative to it)."""
     return [store(r).replace(RESULTS, str(Path(input[0]).parent), 1) for r in RUN_IDS]
 
 
@@ -73,9 +74,9 @@ def circle_outputs(cell):
 
 
 def all_targets():
-    """End products: the summary (it takes every store and analysis, so a lost or quarantined store
-    is rebuilt with everything made from it), the chosen runs' figures, the sweep figures and the
-    sweep explorer."""
+    """End products: the summary (it takes every analysis, and each analysis its store, so a lost or
+    quarantined store is rebuilt with everything made from it), the chosen runs' figures, the sweep
+    figures and the sweep explorer."""
     out = [f"{RESULTS}/sweep.tsv", f"{RESULTS}/summary.tsv"]
     out += [run_figures_dir(r) for r in FIGURE_RUNS]
     out += sweep_figures()
