@@ -40,11 +40,10 @@ def read_arrays(path, names) -> tuple[dict, dict[str, np.ndarray]]:
     fast = _read_plain(Path(path), names)
     if fast is not None:
         return fast
-    from .snapshots import open_store
+    from .snapshots import open_store, read_metric_series
 
     root = open_store(path, deep=stored_names(names, True) + names)
-    stored = stored_names(names, METRICS_ARRAY in root)
-    return root.attrs.asdict(), with_columns({name: root[name][:] for name in stored}, names)
+    return root.attrs.asdict(), read_metric_series(root, names)
 
 
 def array_shape(path, name: str) -> tuple:

@@ -24,7 +24,7 @@ from .._version import __version__
 from .checks import StoreError, check_store, quarantine_run, run_of
 from .checks import crc32 as _crc
 from .checks import manifest_files as _files
-from .layout import METRICS, METRICS_ARRAY, SNAPSHOT_COORDS, metric_columns, metric_table
+from .layout import METRICS, METRICS_ARRAY, SNAPSHOT_COORDS, metric_columns, metric_table, stored_names, with_columns
 
 warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
 
@@ -332,11 +332,10 @@ def snapshot_chunk(root: zarr.Group) -> int:
 
 
 def read_metric_series(root: zarr.Group, names=METRICS) -> dict[str, np.ndarray]:
-    """{metric: (snapshot,) series} for `names` (of METRICS), from either store layout."""
-    if METRICS_ARRAY in root:
-        cols = metric_columns(root[METRICS_ARRAY][:])
-        return {name: cols[name] for name in names}
-    return {name: root[name][:] for name in names}
+    """{name: array} of top-level arrays, a metric's name (METRICS) giving its series from either
+    store layout (the metric table's column, or its own array in older stores)."""
+    stored = stored_names(names, METRICS_ARRAY in root)
+    return with_columns({name: root[name][:] for name in stored}, names)
 
 
 def read_metrics(root: zarr.Group) -> pd.DataFrame:
