@@ -76,7 +76,7 @@ class JobMemory:
 
     def __init__(self, pid: int, every: float = 0.2):
         self.root, self.every, self.peaks, self.names = psutil.Process(pid), every, {}, {}
-        self.planner_peak = 0
+        self.planner_peak, self.planner_cpu = 0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -85,6 +85,8 @@ class JobMemory:
         while not self._stop.is_set():
             try:
                 self.planner_peak = max(self.planner_peak, self.root.memory_info().rss)
+                cpu = self.root.cpu_times()
+                self.planner_cpu = cpu.user + cpu.system
                 for child in self.root.children():
                     tree = [child] + child.children(recursive=True)
                     rss = sum(_rss(p) for p in tree)
@@ -272,6 +274,8 @@ def main() -> None:
             print(f"{stage:<16} {n:>4} {secs:>7.0f} {share:>6.1%} {wall:>8.0f}")
         print(f"peak memory: largest job {peak:.2f} GB ({peak_job}; target <= {TARGETS['job_peak_gb']:.0f} GB, ratio "
               f"{peak / TARGETS['job_peak_gb']:.2f}); Snakemake itself {planner:.2f} GB")
+        print(f"Snakemake's own process: {mem.planner_cpu:.0f} CPU-s ({mem.planner_cpu / packed_s:.1%} of one core over "
+              f"the run; planning and scheduling, taken from the jobs' cores)", flush=True)
         per_run, per_entry, by_top = files_per_run(d / "results", a.points)
         print(f"files per run: {per_run:.1f} (distinct inodes; target <= {TARGETS['files_per_run']}, ratio "
               f"{per_run / TARGETS['files_per_run']:.2f}), {per_entry:.1f} directory entries; by folder: "

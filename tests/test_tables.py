@@ -52,6 +52,24 @@ def batch(tmp_path):
     return res, rids, Path(tables)
 
 
+def test_a_batch_in_two_processes_writes_what_one_process_writes(batch, tmp_path):
+    """`analysis_threads` > 1 analyses a batch's runs in a process pool: the same graphs and tables."""
+    res, rids, tables = batch
+    two = tmp_path / "two"
+    shutil.copytree(res, two)
+    for rid in rids:
+        shutil.rmtree(two / "mapper" / rid)
+    shutil.rmtree(two / tables.relative_to(res))
+    stores = [str(two / "runs" / r / "snapshots.zarr") for r in rids]
+    jobs, folder = run_jobs(stores, [str(two / "mapper" / r) for r in rids] + [str(two / tables.relative_to(res))])
+    analyze_runs(jobs, SETTINGS, threads=2, tables=folder)
+    for rid in rids:
+        assert (two / "mapper" / rid / "graphs.json").read_bytes() == (res / "mapper" / rid / "graphs.json").read_bytes()
+    one, par = sweep_tables(res, rids), sweep_tables(two, rids)
+    for kind in one:
+        pd.testing.assert_frame_equal(par[kind], one[kind], check_dtype=False)
+
+
 def test_a_batch_writes_one_table_set(batch):
     res, rids, tables = batch
     assert sorted(p.name for p in tables.iterdir()) == sorted(packing.TABLE_FILES.values())

@@ -4,7 +4,9 @@
 # parallel over its threads: imports paid once), each batch's tables in one set (tables/{gid}/); a
 # finished run belongs to `analyze_run`, which redoes it alone when its store is rebuilt and keeps
 # its tables in its mapper folder (the run's stamp says which: topolearn.analysis.tables). Params
-# are the sweep-wide settings only: the same for a run whichever job analysed it.
+# are the sweep-wide settings only: the same for a run whichever job analysed it. Analysis goes before
+# training that waits (priority): a trained pack's runs are analysed on the core it frees, so few jobs
+# wait at once (Snakemake sizes the inputs of every waiting job each time it plans).
 
 
 for _members in ANALYSIS_BATCHES:
@@ -21,6 +23,7 @@ for _members in ANALYSIS_BATCHES:
         log:
             f"{LOGS}/analysis/batch_{packing.group_id(_members)}.log",
         threads: CFG["analysis_threads"]
+        priority: 1
         group:
             job_group(_members)
         resources:
@@ -41,6 +44,7 @@ rule analyze_run:
     log:
         f"{LOGS}/analysis/{{run_id}}.log",
     threads: 1
+    priority: 1
     resources:
         **{"mem_mb": lambda w: batch_mem_mb([w.run_id]), "runtime": 15, **CFG["resources"]["analysis"]},
     conda:
