@@ -280,6 +280,8 @@ def test_inpca_figures_render(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from topolearn.figures.inpca import inpca_figures, swept_factors
     from topolearn.inpca.progress import read_coords
     from topolearn.results.summary import build_summary
@@ -302,12 +304,16 @@ def test_inpca_figures_render(tmp_path):
         fig = draw()
         assert len(fig.axes) >= (1 if name == "inpca_separation" else 2), name  # one panel of ratios
         fig.savefig(tmp_path / f"{name}.png")
+        plt.close(fig)
     prog = figs["inpca_progress"]()
     assert prog.axes[1].get_xlabel().startswith("progress") and len(prog.axes[0].collections) == 1
+    plt.close(prog)
     empty = inpca_figures(coords.iloc[:0], stress.iloc[:0], summary.iloc[:0])
     assert set(empty) == set(figs)
     for name, draw in empty.items():  # nothing embedded: each figure says so instead of failing
-        notes = [t.get_text() for ax in draw().axes for t in ax.texts]
+        fig = draw()
+        notes = [t.get_text() for ax in fig.axes for t in ax.texts]
+        plt.close(fig)
         assert any(n.startswith("no ") for n in notes), (name, notes)
 
 
