@@ -2,8 +2,8 @@
 
 1. Plan: a dry run (-n) of a --plan-points sweep (default 1,000; 10,000 for the scale target, at most
    150 submissions; the default architecture of bench_sweep.py: digits 64-32-32-10, init x lr x seed,
-   default pack_size and analysis_batch) under the SLURM profile: the SLURM submissions (a pack and
-   the analysis of its runs are one job group, one submission; figure batches) and the jobs kept on
+   default pack_size and analysis_batch) under the SLURM profile: the SLURM submissions (a pack, the
+   analysis of its runs and the figures of its chosen runs are one job group, one submission) and the jobs kept on
    the submit host (sweep table, summary, InPCA, sweep figures). No cluster needed.
 2. Run (when `sinfo` finds a cluster, e.g. .ci/slurm/setup.sh): a --points sweep (default 64) of
    tiny nets through rule all on the local SLURM, pack_size and analysis_batch 16: SLURM jobs
@@ -91,7 +91,7 @@ def plan(n_points: int, tmp: Path) -> None:
     wall, out = snakemake(wd, sweep_config(n_points, epochs=60), "-n")
     remote, local, submissions = planned(out)
     print(f"plan   : {n_points} points -> {submissions} SLURM submissions of {sum(remote.values())} jobs "
-          f"({', '.join(f'{v} {k}' for k, v in remote.items())}; a pack and its analysis are one submission) "
+          f"({', '.join(f'{v} {k}' for k, v in remote.items())}; a pack, its analysis and its figures are one submission) "
           f"+ {sum(local.values())} local ({', '.join(local)}); {submissions / n_points:.3f} submissions per point "
           f"(target <= 150 at 10,000 points); dry run {wall:.1f} s", flush=True)
 

@@ -138,6 +138,21 @@ def test_code_or_unrelated_config_edits_do_not_retrain(finished, tmp_path):
     assert rules(jobs) >= {"plot_runs", "plot_sweep"}
 
 
+def test_figure_jobs_follow_the_packs(tmp_path):
+    """A pack's chosen runs are drawn in their own figure job, which waits only for that pack: no
+    figure job holds runs of two packs, and every chosen run is drawn once."""
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["sweep"]["grid"]["seed"] = [1, 2, 3]  # 6 runs
+    cfg["pack_size"] = 2  # 3 packs
+    cfg["figures"]["runs"] = 4
+    jobs = dry_run_jobs(tmp_path, write_config(tmp_path / "packs.yaml", cfg))
+    packs = [set(runs_of([j], "train")) for j in jobs if j[0].startswith("train_pack_")]
+    figures = [runs_of([j], "plot") for j in jobs if j[0].startswith("plot_runs_")]
+    assert len(packs) == 3 and sorted(r for f in figures for r in f) == sorted(set(runs_of(jobs, "plot")))
+    assert len(runs_of(jobs, "plot")) == 4 and len(figures) >= 2
+    assert all(any(set(f) <= p for p in packs) for f in figures), (figures, packs)
+
+
 def test_invalid_config_fails_before_any_job(tmp_path):
     cfg = yaml.safe_load(TINY.read_text())
     cfg["sweep"]["grid"]["lr"] = [0.5, -1]

@@ -23,6 +23,8 @@ for _members in FIGURE_BATCHES:
         log:
             f"{LOGS}/figures/runs_{packing.group_id(_members)}.log",
         threads: CFG["analysis_threads"]
+        group:
+            job_group(_members)
         resources:
             **{"mem_mb": batch_mem_mb(_members), "runtime": 10 + len(_members), **CFG["resources"]["figures"]},
         conda:

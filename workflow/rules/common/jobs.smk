@@ -27,7 +27,9 @@ FIGURE_PENDING = [
         FIGURE_FINGERPRINT,
     )
 ]
-FIGURE_BATCHES = packing.form_batches([], FIGURE_PENDING, CFG["analysis_batch"])
+# Figure batches follow the packs too: a pack's chosen runs are drawn once its analysis is done,
+# beside the training still to come, not all at the end of the sweep.
+FIGURE_BATCHES = packing.form_batches(PACKS, FIGURE_PENDING, CFG["analysis_batch"])
 
 # A cluster job runs Snakemake again on its node, where the disk has moved on (its pack's stores may
 # be there): it takes its group from the main process's record, never from the disk.
