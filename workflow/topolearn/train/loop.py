@@ -45,7 +45,6 @@ class Member:
     store_path: Path
     scratch: Path
     model: torch.nn.Module  # initial or resumed weights (CPU); the stack holds the live ones
-    param_groups: list  # torch.optim's, for checkpoints in its state_dict format
     opt_state: dict
     root: zarr.Group
     step: int
@@ -61,6 +60,12 @@ class Member:
     def __post_init__(self):
         self.block = Block(start=self.k)
         self.arrays = store_arrays(self.root)
+
+    @property
+    def param_groups(self) -> list:
+        """torch.optim's param_groups, for a checkpoint in its state_dict format. Made when a
+        checkpoint is written: a process's first torch.optim optimizer costs about a second of imports."""
+        return make_optimizer(self.model, self.point).state_dict()["param_groups"]
 
 
 def _check_packable(points: list[dict]) -> None:
@@ -264,16 +269,15 @@ class Pack:
         scratch.mkdir(parents=True, exist_ok=True)
         d = self.data
         model = model_for_point(p, d.X.shape[1], d.n_classes, d.image_shape)
-        groups = make_optimizer(model, p).state_dict()["param_groups"]
         state = load_checkpoint(scratch, rid, self.chunk, np.array(d.steps), self.log)
         if state is None:
             root = new_store(scratch, rid, [tuple(l.weight.shape) for l in weight_layers(model)], p, d, self.chunk,
                              [tuple(c.weight.shape) for c in conv_layers(model)])
-            return Member(p, rid, self.store_paths[i], scratch, model, groups, {}, root, 0, 0, [], 0.0)
+            return Member(p, rid, self.store_paths[i], scratch, model, {}, root, 0, 0, [], 0.0)
         model.load_state_dict(state["model"])
         self.log.write(f"resuming {rid} from step {state['step']} (snapshot {state['snapshot_index']} "
                        f"of {len(d.steps)})\n")
-        return Member(p, rid, self.store_paths[i], scratch, model, groups, state["optimizer"]["state"], state["root"],
+        return Member(p, rid, self.store_paths[i], scratch, model, state["optimizer"]["state"], state["root"],
                       state["step"], state["snapshot_index"], state["resumed_from"] + [state["step"]],
                       state["wall_time_s"])
 

@@ -86,6 +86,7 @@ class StackedNet:
         self.convs = [w.requires_grad_() for w in convs]
         self.conv_biases = [b.requires_grad_() for b in conv_biases] if conv_biases is not None else None
         self.image = tuple(image) if image is not None else None
+        self.activation = activation
         self.act = ACTIVATIONS[activation]() if activation else None  # torch.sigmoid, tanh or relu
 
     @classmethod
@@ -270,6 +271,8 @@ class StackedOptimizer:
 def packed_update(stack: StackedNet, opt: StackedOptimizer, X: torch.Tensor, y: torch.Tensor,
                   idx: torch.Tensor) -> torch.Tensor:
     """One update of every network on its own batch X[idx[i]] (idx: (P, bs)); the (P,) losses."""
+    if not stack.convs:
+        return _dense_update(stack, opt, X, y, idx)
     if stack.one_by_one(idx.shape[1], X.device):
         return _update_one_by_one(stack, opt, X, y, idx)
     logits = stack.forward(X[idx])
@@ -279,6 +282,41 @@ def packed_update(stack: StackedNet, opt: StackedOptimizer, X: torch.Tensor, y: 
     loss.sum().backward()  # each network's gradient is that of its own mean loss
     opt.step()
     return loss.detach()
+
+
+# Derivative of each activation from its output (what autograd's sigmoid, tanh and threshold
+# backward compute).
+_ACTIVATION_GRAD = {"sigmoid": lambda h: h * (1 - h), "tanh": lambda h: 1 - h * h,
+                    "relu": lambda h: (h > 0).to(h.dtype)}
+
+
+@torch.no_grad()
+def _dense_update(stack: StackedNet, opt: StackedOptimizer, X, y, idx) -> torch.Tensor:
+    """packed_update of a dense stack with its backward pass written out: the same gradients as
+    autograd of the summed batch-mean cross-entropies (a network's is (softmax - onehot) / batch,
+    back through its layers), in about 40 % less time per update on CPU (docs/training.md). A pack's
+    networks are tiny, so autograd's per-operation overhead counts, and torch's CPU softmax and
+    cross-entropy over 10 classes take several times longer than these few elementwise operations."""
+    x, t = X[idx], y[idx].unsqueeze(2)  # (P, B, d), (P, B, 1)
+    hs, last = [x], len(stack.weights) - 1
+    for i, w in enumerate(stack.weights):
+        b = None if stack.biases is None else stack.biases[i]
+        z = torch.bmm(hs[-1], w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), hs[-1], w.transpose(1, 2))
+        if i < last:
+            hs.append(stack.act(z))
+    m = z.amax(2, keepdim=True)
+    d = (z - m).exp_()
+    s = d.sum(2, keepdim=True)
+    loss = (s.log().add_(m) - z.gather(2, t)).squeeze(2).mean(1)  # logsumexp - the true class's logit
+    d.div_(s).scatter_add_(2, t, torch.full_like(t, -1, dtype=d.dtype)).div_(d.shape[1])  # dloss/dz
+    for i in range(last, -1, -1):
+        stack.weights[i].grad = torch.bmm(d.transpose(1, 2), hs[i])
+        if stack.biases is not None:
+            stack.biases[i].grad = d.sum(1)
+        if i:
+            d = torch.bmm(d, stack.weights[i]).mul_(_ACTIVATION_GRAD[stack.activation](hs[i]))
+    opt.step()
+    return loss
 
 
 def _update_one_by_one(stack: StackedNet, opt: StackedOptimizer, X, y, idx) -> torch.Tensor:
